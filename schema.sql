@@ -1,0 +1,109 @@
+-- alertgate's database schema.
+--
+-- Each `-- step N` section migrates a database from user_version N-1 to N. Steps are applied in
+-- order at start, each in its own transaction together with the new user_version. A step that has
+-- shipped is never edited or removed: a change to the schema is a new step at the end.
+
+-- step 1: integrations, alerts, their timelines, deliveries and idempotency keys.
+
+-- One inbound endpoint (SPEC §1). Alerts do not reference it: removing an integration keeps them.
+CREATE TABLE integrations (
+    name            TEXT PRIMARY KEY,           -- ^[a-z0-9][a-z0-9_-]{0,63}$
+    format          TEXT NOT NULL,              -- pagertree, …
+    auth_mode       TEXT NOT NULL,              -- none, token, bearer, basic, hmac-sha256, standard-webhooks
+    auth_header     TEXT,                       -- token and hmac-sha256: the header, lower-case
+    auth_prefix     TEXT,                       -- hmac-sha256: e.g. 'sha256='
+    auth_encoding   TEXT,                       -- hmac-sha256: hex or base64
+    capture_payload INTEGER NOT NULL DEFAULT 0, -- store each event's raw body
+    enabled         INTEGER NOT NULL DEFAULT 1,
+    created_at      TEXT NOT NULL,              -- RFC 3339 UTC with milliseconds, as every time here
+    updated_at      TEXT NOT NULL
+) STRICT;
+
+-- The active secrets of an integration, at most five (rotation). Stored as given: HMAC needs the
+-- key itself, so the database file is created readable by its owner only.
+CREATE TABLE integration_secrets (
+    integration TEXT NOT NULL REFERENCES integrations (name) ON DELETE CASCADE,
+    secret      TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX integration_secrets_by_integration ON integration_secrets (integration, created_at);
+
+-- Bumped by every change to integrations, so that a running server notices changes made by the
+-- CLI from another process with one cheap read.
+CREATE TABLE integrations_revision (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    revision INTEGER NOT NULL
+) STRICT;
+INSERT INTO integrations_revision (id, revision) VALUES (1, 0);
+
+-- The current state of each alert, keyed by the sender's own Id (SPEC §4).
+CREATE TABLE alerts (
+    integration      TEXT NOT NULL,
+    id               TEXT NOT NULL,             -- 1-255 bytes of UTF-8
+    state            TEXT NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
+    title            TEXT NOT NULL,
+    description      TEXT,
+    severity         TEXT CHECK (severity IN ('critical', 'error', 'warning', 'info')),
+    tags             TEXT NOT NULL DEFAULT '[]', -- JSON array of strings
+    meta             TEXT,                       -- JSON object
+    occurrences      INTEGER NOT NULL,           -- creates in this episode
+    episode          INTEGER NOT NULL,           -- 1 + times reopened
+    created_at       TEXT NOT NULL,              -- first ever seen
+    opened_at        TEXT NOT NULL,              -- this episode
+    acknowledged_at  TEXT,
+    acknowledged_by  TEXT,
+    resolved_at      TEXT,
+    resolved_by      TEXT,
+    updated_at       TEXT NOT NULL,
+    last_occurred_at TEXT,                       -- the ordering watermark: senders' latest occurred_at
+    PRIMARY KEY (integration, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX alerts_by_update ON alerts (updated_at);
+
+-- Every event applied to, or ignored by, an existing alert. Append-only: rows are never changed.
+-- AUTOINCREMENT keeps seq strictly increasing even after the newest rows are deleted.
+CREATE TABLE alert_events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration TEXT NOT NULL,
+    alert_id    TEXT NOT NULL,
+    at          TEXT NOT NULL,                  -- when alertgate applied it
+    action      TEXT NOT NULL,                  -- create, update, acknowledge, resolve
+    outcome     TEXT NOT NULL,                  -- created, deduplicated, …, ignored
+    reason      TEXT,                           -- set when ignored
+    from_state  TEXT,                           -- null when the event created the alert
+    to_state    TEXT NOT NULL,
+    source      TEXT NOT NULL CHECK (source IN ('hook', 'api')),
+    delivery    TEXT,                           -- dlv_…, hooks only
+    by_whom     TEXT,                           -- manual actions only
+    note        TEXT,                           -- manual actions only
+    occurred_at TEXT,                           -- the sender's time, when given
+    body        TEXT                            -- the raw request body, when the integration captures payloads
+) STRICT;
+CREATE INDEX alert_events_by_alert ON alert_events (integration, alert_id, seq);
+
+-- One row per request to a hook, accepted or rejected (SPEC §1).
+CREATE TABLE deliveries (
+    id              TEXT PRIMARY KEY,           -- dlv_ + ULID, time-ordered
+    integration     TEXT NOT NULL,
+    at              TEXT NOT NULL,
+    status          INTEGER NOT NULL,
+    error_code      TEXT,
+    outcomes        TEXT,                       -- JSON object: outcome -> count
+    duration_ms     INTEGER,
+    remote_addr     TEXT,
+    idempotency_key TEXT,
+    body            TEXT                        -- only when capturing payloads, never for a 401
+) STRICT, WITHOUT ROWID;
+CREATE INDEX deliveries_by_integration ON deliveries (integration, id);
+
+-- Answers to accepted deliveries that carried an idempotency key, replayed for 24 hours.
+CREATE TABLE idempotency_keys (
+    integration TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    body        TEXT NOT NULL,                  -- the JSON answer, byte for byte
+    PRIMARY KEY (integration, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);

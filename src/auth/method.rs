@@ -1,0 +1,189 @@
+//! How an integration authenticates its sender: the modes of SPEC §2 and the HMAC presets.
+
+use super::Encoding;
+
+/// The token header PagerTree senders use, the default for `token` mode.
+pub const DEFAULT_TOKEN_HEADER: &str = "pagertree-token";
+/// The header a plain `hmac-sha256` integration reads when none is configured.
+pub const DEFAULT_HMAC_HEADER: &str = "x-signature-256";
+
+/// One integration's authentication mode, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    None,
+    /// The secret itself in a header.
+    Token {
+        header: String,
+    },
+    /// `Authorization: Bearer <secret>`.
+    Bearer,
+    /// `Authorization: Basic base64(user:password)`.
+    Basic,
+    /// HMAC-SHA256 of the raw body, keyed with the secret.
+    HmacSha256 {
+        header: String,
+        prefix: String,
+        encoding: Encoding,
+    },
+    /// <https://www.standardwebhooks.com>: `webhook-*` or `svix-*` headers.
+    StandardWebhooks,
+}
+
+/// Senders whose HMAC header, prefix and encoding are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    Plerion,
+    Github,
+    Plextrac,
+}
+
+impl Preset {
+    pub const NAMES: &'static [&'static str] = &["plerion", "github", "plextrac"];
+
+    pub fn parse(name: &str) -> Option<Preset> {
+        match name {
+            "plerion" => Some(Preset::Plerion),
+            "github" => Some(Preset::Github),
+            "plextrac" => Some(Preset::Plextrac),
+            _ => None,
+        }
+    }
+
+    /// The header, prefix and encoding this sender uses.
+    pub fn method(self) -> AuthMethod {
+        let (header, prefix) = match self {
+            Preset::Plerion => ("plerion-signature", "sha256="),
+            Preset::Github => ("x-hub-signature-256", "sha256="),
+            Preset::Plextrac => ("x-authorization-hmac-256", ""),
+        };
+        AuthMethod::HmacSha256 {
+            header: header.into(),
+            prefix: prefix.into(),
+            encoding: Encoding::Hex,
+        }
+    }
+}
+
+impl AuthMethod {
+    /// The mode names of SPEC §2 that hooks accept (`routing-key` arrives with `pagerduty`).
+    pub const MODES: &'static [&'static str] = &[
+        "none",
+        "token",
+        "bearer",
+        "basic",
+        "hmac-sha256",
+        "standard-webhooks",
+    ];
+
+    /// The mode's name as stored and shown.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            AuthMethod::None => "none",
+            AuthMethod::Token { .. } => "token",
+            AuthMethod::Bearer => "bearer",
+            AuthMethod::Basic => "basic",
+            AuthMethod::HmacSha256 { .. } => "hmac-sha256",
+            AuthMethod::StandardWebhooks => "standard-webhooks",
+        }
+    }
+
+    /// Whether requests must carry a credential derived from a secret.
+    pub fn needs_secret(&self) -> bool {
+        !matches!(self, AuthMethod::None)
+    }
+
+    /// The header that carries the credential, when the mode has a configurable one.
+    pub fn header(&self) -> Option<&str> {
+        match self {
+            AuthMethod::Token { header } | AuthMethod::HmacSha256 { header, .. } => Some(header),
+            _ => None,
+        }
+    }
+
+    pub fn prefix(&self) -> Option<&str> {
+        match self {
+            AuthMethod::HmacSha256 { prefix, .. } => Some(prefix),
+            _ => None,
+        }
+    }
+
+    pub fn encoding(&self) -> Option<Encoding> {
+        match self {
+            AuthMethod::HmacSha256 { encoding, .. } => Some(*encoding),
+            _ => None,
+        }
+    }
+
+    /// Builds a method from its stored or typed parts. Options that the mode does not take are
+    /// refused rather than silently dropped. Errors name the option: `(field, message)`.
+    pub fn from_parts(
+        mode: &str,
+        header: Option<&str>,
+        prefix: Option<&str>,
+        encoding: Option<&str>,
+    ) -> Result<AuthMethod, (&'static str, String)> {
+        let method = match mode {
+            "none" => AuthMethod::None,
+            "token" => AuthMethod::Token {
+                header: header_name(header.unwrap_or(DEFAULT_TOKEN_HEADER))?,
+            },
+            "bearer" => AuthMethod::Bearer,
+            "basic" => AuthMethod::Basic,
+            "hmac-sha256" => AuthMethod::HmacSha256 {
+                header: header_name(header.unwrap_or(DEFAULT_HMAC_HEADER))?,
+                prefix: signature_prefix(prefix.unwrap_or(""))?,
+                encoding: match encoding {
+                    None => Encoding::Hex,
+                    Some(text) => Encoding::parse(text).ok_or_else(|| {
+                        (
+                            "encoding",
+                            format!("`{text}` is not an encoding; use hex or base64"),
+                        )
+                    })?,
+                },
+            },
+            "standard-webhooks" => AuthMethod::StandardWebhooks,
+            other => {
+                let modes = crate::model::or_list(Self::MODES);
+                return Err((
+                    "auth",
+                    format!("`{other}` is not an auth mode; use {modes}"),
+                ));
+            }
+        };
+        let misplaced = [
+            ("header", header.is_some() && method.header().is_none()),
+            ("prefix", prefix.is_some() && method.prefix().is_none()),
+            (
+                "encoding",
+                encoding.is_some() && method.encoding().is_none(),
+            ),
+        ];
+        if let Some((option, _)) = misplaced.into_iter().find(|(_, refused)| *refused) {
+            return Err((option, format!("auth mode `{mode}` takes no --{option}")));
+        }
+        Ok(method)
+    }
+}
+
+/// Header names are RFC 9110 tokens; stored lower-case because lookups ignore case anyway.
+fn header_name(name: &str) -> Result<String, (&'static str, String)> {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(is_token_char) {
+        return Err((
+            "header",
+            format!("`{name}` is not a header name (1-64 letters, digits or -)"),
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn signature_prefix(prefix: &str) -> Result<String, (&'static str, String)> {
+    if prefix.len() > 32 || !prefix.chars().all(|c| c.is_ascii_graphic()) {
+        return Err((
+            "prefix",
+            "the prefix must be at most 32 printable characters without spaces".into(),
+        ));
+    }
+    Ok(prefix.to_string())
+}

@@ -1,0 +1,174 @@
+//! Authentication of hook requests (SPEC §2): who sent these raw bytes?
+//!
+//! Everything here is pure: `verify` takes the request's headers, its raw body, the integration's
+//! active secrets and the current time, and answers yes or which check failed. It runs before
+//! the body is parsed, so a forged request never reaches the JSON parser. Every comparison of a
+//! secret or a signature is constant-time.
+
+mod hmac_signature;
+mod method;
+mod secret;
+mod standard_webhooks;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+pub use hmac_signature::Encoding;
+pub use method::{AuthMethod, Preset};
+pub use secret::{generate_secret, validate_secret, Secret, MAX_SECRETS};
+
+/// Read access to a request's headers, so this module does not depend on the HTTP framework.
+pub trait Headers {
+    /// The value of header `name` (matched case-insensitively), if present.
+    fn get(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl Headers for [(&str, &str)] {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_bytes())
+    }
+}
+
+/// Why a request failed authentication. Never carries the expected value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("the credential header `{0}` is missing")]
+    MissingCredential(String),
+    #[error("the credential is malformed")]
+    MalformedCredential,
+    #[error("the credential does not match")]
+    Mismatch,
+    #[error("the timestamp is outside the allowed window")]
+    TimestampOutOfWindow,
+}
+
+impl AuthError {
+    /// A stable name for the failed check, for logs and the admin test endpoint.
+    pub fn check(&self) -> &'static str {
+        match self {
+            AuthError::MissingCredential(_) => "missing_credential",
+            AuthError::MalformedCredential => "malformed_credential",
+            AuthError::Mismatch => "credential_mismatch",
+            AuthError::TimestampOutOfWindow => "timestamp_out_of_window",
+        }
+    }
+}
+
+/// Checks that the request was sent by a holder of one of `secrets`.
+pub fn verify(
+    method: &AuthMethod,
+    headers: &(impl Headers + ?Sized),
+    body: &[u8],
+    secrets: &[Secret],
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    match method {
+        AuthMethod::None => Ok(()),
+        AuthMethod::Token { header } => {
+            let given = required(headers, header)?;
+            matches_any_secret(given.trim_ascii(), secrets)
+        }
+        AuthMethod::Bearer => {
+            let token = authorization(headers, "Bearer")?;
+            matches_any_secret(token, secrets)
+        }
+        AuthMethod::Basic => {
+            let encoded = authorization(headers, "Basic")?;
+            let decoded = secret::decode_base64(encoded).ok_or(AuthError::MalformedCredential)?;
+            matches_any_secret(&decoded, secrets)
+        }
+        AuthMethod::HmacSha256 {
+            header,
+            prefix,
+            encoding,
+        } => {
+            let given = required(headers, header)?;
+            hmac_signature::verify(given.trim_ascii(), prefix, *encoding, body, secrets)
+        }
+        AuthMethod::StandardWebhooks => standard_webhooks::verify(headers, body, secrets, now),
+    }
+}
+
+/// The `WWW-Authenticate` challenge that goes with a `401` for `method`.
+pub fn challenge(method: &AuthMethod) -> String {
+    const REALM: &str = "realm=\"alertgate\"";
+    match method {
+        AuthMethod::None => format!("None {REALM}"),
+        AuthMethod::Token { header } => format!("Token {REALM}, header=\"{header}\""),
+        AuthMethod::Bearer => format!("Bearer {REALM}"),
+        AuthMethod::Basic => format!("Basic {REALM}, charset=\"UTF-8\""),
+        AuthMethod::HmacSha256 { header, .. } => {
+            format!("HMAC-SHA256 {REALM}, header=\"{header}\"")
+        }
+        AuthMethod::StandardWebhooks => format!("Standard-Webhooks {REALM}"),
+    }
+}
+
+/// The headers a sender adds to sign `body`, for `alertgate sign`; `None` for methods whose
+/// credential is the secret itself, which is never shown again.
+pub fn sign(
+    method: &AuthMethod,
+    secret: &Secret,
+    body: &[u8],
+    now: DateTime<Utc>,
+    message_id: &str,
+) -> Option<Vec<(String, String)>> {
+    match method {
+        AuthMethod::HmacSha256 {
+            header,
+            prefix,
+            encoding,
+        } => {
+            let signature = hmac_signature::sign(secret, *encoding, body);
+            Some(vec![(header.clone(), format!("{prefix}{signature}"))])
+        }
+        AuthMethod::StandardWebhooks => standard_webhooks::sign(secret, body, now, message_id),
+        AuthMethod::None | AuthMethod::Token { .. } | AuthMethod::Bearer | AuthMethod::Basic => {
+            None
+        }
+    }
+}
+
+fn required<'h>(headers: &'h (impl Headers + ?Sized), name: &str) -> Result<&'h [u8], AuthError> {
+    headers
+        .get(name)
+        .ok_or_else(|| AuthError::MissingCredential(name.to_string()))
+}
+
+/// The credentials of an `Authorization: <scheme> <credentials>` header; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn authorization<'h>(
+    headers: &'h (impl Headers + ?Sized),
+    scheme: &str,
+) -> Result<&'h [u8], AuthError> {
+    let value = required(headers, "authorization")?.trim_ascii();
+    let (given_scheme, credentials) = value
+        .iter()
+        .position(|&byte| byte == b' ')
+        .map(|space| value.split_at(space))
+        .ok_or(AuthError::MalformedCredential)?;
+    if !given_scheme.eq_ignore_ascii_case(scheme.as_bytes()) {
+        return Err(AuthError::MalformedCredential);
+    }
+    Ok(credentials.trim_ascii())
+}
+
+/// Compares `given` with every secret in constant time. Both sides are hashed first so that
+/// neither the comparison nor its length reveals anything about a secret.
+fn matches_any_secret(given: &[u8], secrets: &[Secret]) -> Result<(), AuthError> {
+    let given = Sha256::digest(given);
+    let matched = secrets.iter().fold(Choice::from(0), |found, secret| {
+        found | Sha256::digest(secret.expose().as_bytes()).ct_eq(&given)
+    });
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(AuthError::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests;

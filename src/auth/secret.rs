@@ -1,0 +1,105 @@
+//! Integration secrets: a wrapper that never prints itself, generation, and validation.
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+use rand::RngCore;
+
+use super::AuthMethod;
+
+/// SPEC §2: an integration holds at most this many active secrets (rotation).
+pub const MAX_SECRETS: usize = 5;
+/// SPEC §2: secrets are 1-255 characters (Elastio's limit).
+const MAX_SECRET_LEN: usize = 255;
+const WHSEC_PREFIX: &str = "whsec_";
+
+/// A secret. Its `Debug` is redacted so it can never reach a log through `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret's text: call only where it is compared, keyed, stored, or shown once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The HMAC key of a Standard Webhooks secret: the base64 after `whsec_`.
+    pub(super) fn standard_webhooks_key(&self) -> Option<Vec<u8>> {
+        let encoded = self.0.strip_prefix(WHSEC_PREFIX)?;
+        decode_base64(encoded.as_bytes()).filter(|key| !key.is_empty())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// 32 random bytes: hex, or `whsec_` + base64 for Standard Webhooks (SPEC §2).
+pub fn generate_secret(method: &AuthMethod) -> Secret {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    match method {
+        AuthMethod::StandardWebhooks => Secret(format!("{WHSEC_PREFIX}{}", STANDARD.encode(bytes))),
+        AuthMethod::Basic => Secret(format!("alertgate:{}", hex(&bytes))),
+        _ => Secret(hex(&bytes)),
+    }
+}
+
+/// Checks that `secret` is usable with `method`; the message says what a valid one looks like.
+pub fn validate_secret(method: &AuthMethod, secret: &str) -> Result<Secret, String> {
+    let printable = secret.bytes().all(|byte| (0x20..=0x7e).contains(&byte));
+    if secret.is_empty() || secret.len() > MAX_SECRET_LEN || !printable {
+        return Err("a secret is 1-255 printable ASCII characters".into());
+    }
+    match method {
+        AuthMethod::Basic if !secret.contains(':') => {
+            Err("a basic secret is `user:password`".into())
+        }
+        AuthMethod::StandardWebhooks if Secret(secret.into()).standard_webhooks_key().is_none() => {
+            Err("a standard-webhooks secret is `whsec_` followed by base64".into())
+        }
+        _ => Ok(Secret(secret.into())),
+    }
+}
+
+/// Lower-case hex.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+/// Hex in either case, to bytes.
+pub(super) fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    text.chunks(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
+}
+
+/// Standard base64, padded or not (senders differ).
+pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    LENIENT.decode(text).ok()
+}
+
+pub(super) fn encode_base64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}

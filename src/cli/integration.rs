@@ -1,0 +1,223 @@
+//! `alertgate integration add|list|show|remove|rotate-secret|enable|disable`.
+
+use std::path::Path;
+
+use clap::Subcommand;
+
+use super::CliResult;
+use crate::auth::{self, AuthMethod};
+use crate::integration::{Integration, IntegrationOptions};
+use crate::store::Database;
+
+#[derive(Subcommand)]
+pub enum IntegrationCommand {
+    /// Add an integration; prints its secret once when one is generated.
+    Add(AddArgs),
+    /// List integrations (never their secrets).
+    List,
+    /// Show one integration (never its secrets).
+    Show { name: String },
+    /// Remove an integration; its alerts and their timelines are kept.
+    Remove { name: String },
+    /// Replace the secret with a new one, printed once.
+    RotateSecret {
+        name: String,
+        /// Keep the current secrets valid too (up to 5 in all), while senders switch over.
+        #[arg(long)]
+        keep_old: bool,
+    },
+    /// Accept deliveries again.
+    Enable { name: String },
+    /// Answer 404 to deliveries, as if the integration did not exist.
+    Disable { name: String },
+}
+
+#[derive(clap::Args)]
+pub struct AddArgs {
+    /// ^[a-z0-9][a-z0-9_-]{0,63}$; senders post to /hooks/NAME.
+    name: String,
+    /// The payload format.
+    #[arg(long)]
+    format: Option<String>,
+    /// none, token (default), bearer, basic, hmac-sha256 or standard-webhooks.
+    #[arg(long)]
+    auth: Option<String>,
+    /// The header carrying the token or signature (token, hmac-sha256).
+    #[arg(long)]
+    header: Option<String>,
+    /// Text before the signature, such as `sha256=` (hmac-sha256).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// hex (default) or base64 (hmac-sha256).
+    #[arg(long)]
+    encoding: Option<String>,
+    /// plerion, github or plextrac: sets header, prefix and encoding, implies hmac-sha256.
+    #[arg(long)]
+    preset: Option<String>,
+    /// The secret to use instead of a generated one (visible in `ps`; prefer --secret-env).
+    #[arg(long, conflicts_with = "secret_env")]
+    secret: Option<String>,
+    /// Read the secret from this environment variable.
+    #[arg(long)]
+    secret_env: Option<String>,
+    /// Store each event's raw body with it.
+    #[arg(long)]
+    capture_payload: bool,
+}
+
+pub(super) fn run(command: IntegrationCommand, db: &Path) -> CliResult {
+    let mut database = Database::open(db).map_err(|error| error.to_string())?;
+    match command {
+        IntegrationCommand::Add(args) => add(&mut database, args),
+        IntegrationCommand::List => {
+            list(&database.integrations().map_err(|error| error.to_string())?);
+            Ok(())
+        }
+        IntegrationCommand::Show { name } => {
+            let integration = database
+                .integration(&name)
+                .map_err(|error| error.to_string())?;
+            let view =
+                serde_json::to_string_pretty(&integration.view()).expect("a view serializes");
+            println!("{view}");
+            Ok(())
+        }
+        IntegrationCommand::Remove { name } => {
+            database
+                .remove_integration(&name)
+                .map_err(|error| error.to_string())?;
+            println!("integration `{name}` removed; its alerts are kept");
+            Ok(())
+        }
+        IntegrationCommand::RotateSecret { name, keep_old } => {
+            rotate(&mut database, &name, keep_old)
+        }
+        IntegrationCommand::Enable { name } => set_enabled(&mut database, &name, true),
+        IntegrationCommand::Disable { name } => set_enabled(&mut database, &name, false),
+    }
+}
+
+fn add(database: &mut Database, args: AddArgs) -> CliResult {
+    let secret = match (&args.secret, &args.secret_env) {
+        (_, Some(variable)) => Some(
+            std::env::var(variable)
+                .map_err(|_| format!("the environment variable {variable} is not set"))?,
+        ),
+        (secret, None) => secret.clone(),
+    };
+    let options = IntegrationOptions {
+        name: args.name,
+        format: args.format,
+        auth: args.auth,
+        header: args.header,
+        prefix: args.prefix,
+        encoding: args.encoding,
+        preset: args.preset,
+        secret,
+        capture_payload: args.capture_payload,
+    };
+    let new = options.validate().map_err(|error| error.to_string())?;
+    let integration = database
+        .add_integration(&new)
+        .map_err(|error| error.to_string())?;
+    println!(
+        "integration `{}` added: {}",
+        integration.name,
+        describe(&integration)
+    );
+    if integration.auth == AuthMethod::None {
+        eprintln!("warning: auth mode `none` accepts requests from anyone who can reach alertgate");
+    }
+    if let (true, Some(secret)) = (new.secret_generated, &new.secret) {
+        println!("secret (shown only now): {}", secret.expose());
+    }
+    Ok(())
+}
+
+fn rotate(database: &mut Database, name: &str, keep_old: bool) -> CliResult {
+    let integration = database
+        .integration(name)
+        .map_err(|error| error.to_string())?;
+    if !integration.auth.needs_secret() {
+        return Err(format!(
+            "integration `{name}` uses auth mode `none` and has no secret"
+        ));
+    }
+    let secret = auth::generate_secret(&integration.auth);
+    database
+        .rotate_secret(name, &secret, keep_old)
+        .map_err(|error| error.to_string())?;
+    println!(
+        "new secret for `{name}` (shown only now): {}",
+        secret.expose()
+    );
+    if keep_old {
+        println!("the previous secrets stay valid until the next rotation without --keep-old");
+    }
+    Ok(())
+}
+
+fn set_enabled(database: &mut Database, name: &str, enabled: bool) -> CliResult {
+    database
+        .set_enabled(name, enabled)
+        .map_err(|error| error.to_string())?;
+    println!(
+        "integration `{name}` {}",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(())
+}
+
+fn list(integrations: &[Integration]) {
+    if integrations.is_empty() {
+        println!("no integrations; add one with `alertgate integration add NAME`");
+        return;
+    }
+    println!(
+        "{:<24} {:<10} {:<40} {:<8} SECRETS",
+        "NAME", "FORMAT", "AUTH", "ENABLED"
+    );
+    for integration in integrations {
+        println!(
+            "{:<24} {:<10} {:<40} {:<8} {}",
+            integration.name,
+            integration.format.as_str(),
+            describe_auth(&integration.auth),
+            if integration.enabled { "yes" } else { "no" },
+            integration.secrets.len()
+        );
+    }
+}
+
+fn describe(integration: &Integration) -> String {
+    let capture = if integration.capture_payload {
+        ", capturing payloads"
+    } else {
+        ""
+    };
+    format!(
+        "format {}, auth {}{capture}; senders post to /hooks/{}",
+        integration.format.as_str(),
+        describe_auth(&integration.auth),
+        integration.name
+    )
+}
+
+fn describe_auth(method: &AuthMethod) -> String {
+    match method {
+        AuthMethod::Token { header } => format!("token ({header})"),
+        AuthMethod::HmacSha256 {
+            header,
+            prefix,
+            encoding,
+        } => {
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}, ")
+            };
+            format!("hmac-sha256 ({header}, {prefix}{})", encoding.as_str())
+        }
+        other => other.mode().to_string(),
+    }
+}

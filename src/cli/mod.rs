@@ -1,0 +1,66 @@
+//! The command line (SPEC §6, §7): `serve` (the default), `integration …` and `sign`.
+//! Every subcommand works on the database file given by `--db` / `ALERTGATE_DB`.
+
+mod integration;
+mod serve;
+mod sign;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ServeArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "alertgate",
+    version,
+    about = "Receives alert webhooks, proves who sent them, and keeps each alert's lifecycle in SQLite.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// The SQLite database file.
+    #[arg(
+        long,
+        env = "ALERTGATE_DB",
+        default_value = "alertgate.db",
+        global = true
+    )]
+    pub db: PathBuf,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server (what `alertgate` alone does).
+    Serve(ServeArgs),
+    /// Manage integrations: the endpoints senders post to.
+    #[command(subcommand)]
+    Integration(integration::IntegrationCommand),
+    /// Print the headers a sender would add to sign a body, for testing with curl.
+    Sign(sign::SignArgs),
+}
+
+/// Runs the parsed command line; the exit code says whether it worked.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        None => serve::run(cli.serve, cli.db),
+        Some(Command::Serve(args)) => serve::run(args, cli.db),
+        Some(Command::Integration(command)) => integration::run(command, &cli.db),
+        Some(Command::Sign(args)) => sign::run(&args, &cli.db),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("alertgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Errors of CLI commands are shown as their message, to a person.
+type CliResult = Result<(), String>;

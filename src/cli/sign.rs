@@ -1,0 +1,58 @@
+//! `alertgate sign --integration NAME [FILE|-]`: the headers a sender would add for a body.
+
+use std::io::Read;
+use std::path::Path;
+
+use chrono::Utc;
+
+use super::CliResult;
+use crate::auth;
+use crate::store::Database;
+
+#[derive(clap::Args)]
+pub struct SignArgs {
+    /// The integration whose secret signs the body.
+    #[arg(long)]
+    integration: String,
+    /// The body to sign; `-` or nothing reads standard input.
+    #[arg(default_value = "-")]
+    file: String,
+}
+
+pub(super) fn run(args: &SignArgs, db: &Path) -> CliResult {
+    let database = Database::open(db).map_err(|error| error.to_string())?;
+    let integration = database
+        .integration(&args.integration)
+        .map_err(|error| error.to_string())?;
+    let body = read_body(&args.file)?;
+    let Some(secret) = integration.secrets.first() else {
+        return Err(format!(
+            "integration `{}` has no secret to sign with",
+            integration.name
+        ));
+    };
+    let now = Utc::now();
+    let message_id = format!("msg_{}", crate::ids::ulid(now));
+    let headers = auth::sign(&integration.auth, secret, &body, now, &message_id).ok_or_else(|| {
+        format!(
+            "integration `{}` uses {} auth, which signs nothing: its credential is the secret itself",
+            integration.name,
+            integration.auth.mode()
+        )
+    })?;
+    for (name, value) in headers {
+        println!("{name}: {value}");
+    }
+    Ok(())
+}
+
+fn read_body(file: &str) -> Result<Vec<u8>, String> {
+    if file == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .map_err(|error| format!("cannot read standard input: {error}"))?;
+        return Ok(body);
+    }
+    std::fs::read(file).map_err(|error| format!("cannot read {file}: {error}"))
+}

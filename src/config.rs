@@ -1,0 +1,155 @@
+//! Settings of `alertgate serve`: each one a flag, an `ALERTGATE_*` variable and a default.
+//! Tokens come from the environment only, so they never show in `ps`; `Debug` redacts them.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use crate::auth::Secret;
+
+/// SPEC §3: the default body limit, 1 MiB.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback needs ALERTGATE_API_TOKEN.
+    #[arg(long, env = "ALERTGATE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "ALERTGATE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "ALERTGATE_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// Everything the server needs to start, checked.
+#[derive(Clone)]
+pub struct Config {
+    pub bind: String,
+    pub db: PathBuf,
+    pub max_body: usize,
+    pub workers: Option<usize>,
+    /// `ALERTGATE_API_TOKEN`: guards `/v1` (SPEC §5).
+    pub api_token: Option<Secret>,
+    /// `ALERTGATE_ADMIN_TOKEN`: guards `/v1/integrations` (SPEC §6).
+    pub admin_token: Option<Secret>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |token: &Option<Secret>| if token.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("db", &self.db)
+            .field("max_body", &self.max_body)
+            .field("workers", &self.workers)
+            .field("api_token", &set(&self.api_token))
+            .field("admin_token", &set(&self.admin_token))
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "refusing to listen on {0} without an API token: anyone who can reach it could read and \
+         change alerts. Set ALERTGATE_API_TOKEN (for example `export ALERTGATE_API_TOKEN=$(openssl \
+         rand -hex 32)`) or bind a loopback address such as 127.0.0.1:8080"
+    )]
+    OpenApiOnNetwork(String),
+    #[error("ALERTGATE_API_TOKEN and ALERTGATE_ADMIN_TOKEN must differ")]
+    SameTokens,
+    #[error("`{0}` is not an address to listen on: {1}")]
+    BadBind(String, String),
+    #[error("--max-body must be at least 1 byte")]
+    ZeroMaxBody,
+}
+
+impl Config {
+    /// Builds the configuration from flags and the environment's tokens, and checks it.
+    pub fn new(args: ServeArgs, db: PathBuf) -> Result<Config, ConfigError> {
+        let token = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.is_empty())
+                .map(Secret::new)
+        };
+        let config = Config {
+            bind: args.bind,
+            db,
+            max_body: args.max_body,
+            workers: args.workers,
+            api_token: token("ALERTGATE_API_TOKEN"),
+            admin_token: token("ALERTGATE_ADMIN_TOKEN"),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.max_body == 0 {
+            return Err(ConfigError::ZeroMaxBody);
+        }
+        if let (Some(api), Some(admin)) = (&self.api_token, &self.admin_token) {
+            if api == admin {
+                return Err(ConfigError::SameTokens);
+            }
+        }
+        let addresses = self.bind_addresses()?;
+        if self.api_token.is_none() && !addresses.iter().all(|address| address.ip().is_loopback()) {
+            return Err(ConfigError::OpenApiOnNetwork(self.bind.clone()));
+        }
+        Ok(())
+    }
+
+    /// What `bind` resolves to.
+    pub fn bind_addresses(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        let addresses: Vec<SocketAddr> = self
+            .bind
+            .to_socket_addrs()
+            .map_err(|error| ConfigError::BadBind(self.bind.clone(), error.to_string()))?
+            .collect();
+        if addresses.is_empty() {
+            return Err(ConfigError::BadBind(
+                self.bind.clone(),
+                "it resolves to nothing".into(),
+            ));
+        }
+        Ok(addresses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(bind: &str, api_token: Option<&str>) -> Config {
+        Config {
+            bind: bind.into(),
+            db: "x.db".into(),
+            max_body: DEFAULT_MAX_BODY,
+            workers: None,
+            api_token: api_token.map(Secret::new),
+            admin_token: None,
+        }
+    }
+
+    #[test]
+    fn loopback_needs_no_token_but_the_network_does() {
+        assert!(config("127.0.0.1:8080", None).check().is_ok());
+        assert!(config("[::1]:8080", None).check().is_ok());
+        assert!(matches!(
+            config("0.0.0.0:8080", None).check(),
+            Err(ConfigError::OpenApiOnNetwork(_))
+        ));
+        assert!(config("0.0.0.0:8080", Some("t")).check().is_ok());
+    }
+
+    #[test]
+    fn equal_tokens_are_refused_and_debug_hides_them() {
+        let mut both = config("127.0.0.1:1", Some("same"));
+        both.admin_token = Some(Secret::new("same"));
+        assert!(matches!(both.check(), Err(ConfigError::SameTokens)));
+        assert!(!format!("{both:?}").contains("same"));
+    }
+}

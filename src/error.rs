@@ -1,0 +1,114 @@
+//! The one error type of the HTTP layer: each variant with its status, the whole status map in
+//! one `match`, and the body of SPEC §8. Internal causes are logged, never sent to the client.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::formats::FormatError;
+use crate::store::StoreError;
+
+/// Seconds a sender should wait before retrying a `503`.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404: no such integration, or it is disabled (the two are indistinguishable on purpose).
+    #[error("there is no enabled integration named `{0}`")]
+    UnknownIntegration(String),
+    /// 404: no route matches.
+    #[error("there is no such endpoint")]
+    NoSuchEndpoint,
+    /// 413: the body exceeds the configured limit.
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 401: authentication failed; `challenge` goes into `WWW-Authenticate`.
+    #[error("authentication failed: send the credential this integration was set up with")]
+    Unauthorized { challenge: String },
+    /// 415: a `Content-Type` that is present and not JSON.
+    #[error("the content type `{0}` is not JSON; send application/json")]
+    UnsupportedMediaType(String),
+    /// 400: the body is not JSON.
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// 400: a request header alertgate reads is unusable.
+    #[error("{0}")]
+    InvalidHeader(String),
+    /// 400: the body could not be read off the connection.
+    #[error("the request body could not be read")]
+    UnreadableBody,
+    /// 422: JSON that the integration's format cannot read; the message names the field.
+    #[error("{0}")]
+    InvalidPayload(#[from] FormatError),
+    /// 503: the store cannot take more work right now; retry.
+    #[error("alertgate is busy and applied nothing; retry shortly")]
+    Busy,
+    /// 500: a fault of ours; the cause is logged, not shown.
+    #[error("internal error; nothing was applied, and the cause is in the server log")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable, snake_case code of SPEC §8.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::UnknownIntegration(_) => "integration_not_found",
+            ApiError::NoSuchEndpoint => "not_found",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidHeader(_) => "invalid_header",
+            ApiError::UnreadableBody => "unreadable_body",
+            ApiError::InvalidPayload(_) => "invalid_payload",
+            ApiError::Busy => "busy",
+            ApiError::Internal => "internal_error",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Busy | StoreError::Stopped => ApiError::Busy,
+            other => {
+                log::error!("store error: {other}");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::UnknownIntegration(_) | ApiError::NoSuchEndpoint => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::InvalidJson(_) | ApiError::InvalidHeader(_) | ApiError::UnreadableBody => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::InvalidPayload(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Unauthorized { challenge } => {
+                if let Ok(value) = HeaderValue::from_str(challenge) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+            }
+            ApiError::Busy => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            _ => {}
+        }
+        response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+    }
+}

@@ -1,0 +1,84 @@
+//! Sender formats (SPEC §3): each turns one parsed JSON body into an ordered list of events.
+//!
+//! A format does no I/O and keeps no state; it only reads. Adding a sender means adding one
+//! module and one arm in `Format`. Errors name the field that could not be read, so the sender's
+//! operator can fix the payload from the `422` alone.
+
+mod pagertree;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::lifecycle::Fields;
+use crate::model::Action;
+
+/// SPEC §1: an alert Id is 1-255 bytes of UTF-8.
+pub const MAX_ID_BYTES: usize = 255;
+/// SPEC §3: a batch holds at most this many events.
+pub const MAX_BATCH: usize = 1000;
+
+/// One event read from a body, before it is tied to an integration and a time of receipt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEvent {
+    pub id: String,
+    pub action: Action,
+    pub fields: Fields,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// A body that parsed as JSON but that the format cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FormatError {
+    /// Where in the body, e.g. `[2].Id`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FormatError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FormatError {
+        FormatError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The payload formats an integration can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// PagerTree's incoming webhook, alertgate's native format.
+    Pagertree,
+}
+
+impl Format {
+    pub const NAMES: &'static [&'static str] = &["pagertree"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Pagertree => "pagertree",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "pagertree" => Some(Format::Pagertree),
+            _ => None,
+        }
+    }
+
+    /// Reads `body` into events, in order.
+    pub fn read(self, body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
+        match self {
+            Format::Pagertree => pagertree::read(body),
+        }
+    }
+}
+
+/// Checks an alert Id against SPEC §1.
+pub(crate) fn alert_id(field: &str, id: String) -> Result<String, FormatError> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(FormatError::new(field, "must be 1-255 bytes"));
+    }
+    Ok(id)
+}

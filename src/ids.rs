@@ -1,0 +1,42 @@
+//! Identifiers alertgate mints: delivery ids (`dlv_` + ULID) and message ids for `sign`.
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+
+/// Crockford's base32, the ULID alphabet.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A 26-character ULID: 48 bits of milliseconds, then 80 random bits. Sorts by time as text.
+pub fn ulid(now: DateTime<Utc>) -> String {
+    let millis = u128::from(now.timestamp_millis().max(0).unsigned_abs()) & ((1 << 48) - 1);
+    let mut random = [0u8; 10];
+    rand::thread_rng().fill_bytes(&mut random);
+    let value = random
+        .iter()
+        .fold(millis, |acc, byte| (acc << 8) | u128::from(*byte));
+    (0..26)
+        .rev()
+        .map(|index| ALPHABET[((value >> (index * 5)) & 0x1f) as usize] as char)
+        .collect()
+}
+
+/// The id of one delivery, as SPEC §3 shows it.
+pub fn delivery_id(now: DateTime<Utc>) -> String {
+    format!("dlv_{}", ulid(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn ulids_are_26_characters_and_sort_by_time() {
+        let earlier = ulid(Utc.timestamp_millis_opt(1_000).unwrap());
+        let later = ulid(Utc.timestamp_millis_opt(1_001).unwrap());
+        assert_eq!(earlier.len(), 26);
+        assert!(earlier < later);
+        assert!(delivery_id(Utc::now()).starts_with("dlv_"));
+    }
+}

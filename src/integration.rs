@@ -1,0 +1,255 @@
+//! What an integration is, and the one place that decides whether a requested one is valid.
+//!
+//! The CLI (and, later, the admin API) turn their input into `IntegrationOptions` and call
+//! `validate`; nothing else checks names, formats or auth options, so the two can never disagree.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::auth::{self, AuthMethod, Preset, Secret};
+use crate::formats::Format;
+
+/// An integration as the server uses it, with its active secrets (newest first).
+/// `Secret` redacts itself, so the derived `Debug` prints no secret.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub name: String,
+    pub format: Format,
+    pub auth: AuthMethod,
+    pub capture_payload: bool,
+    pub enabled: bool,
+    pub secrets: Vec<Secret>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How an integration is shown: everything but its secrets, which are only counted.
+#[derive(Debug, Serialize)]
+pub struct IntegrationView<'a> {
+    pub name: &'a str,
+    pub format: &'static str,
+    pub auth: AuthView<'a>,
+    pub capture_payload: bool,
+    pub enabled: bool,
+    pub active_secrets: usize,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthView<'a> {
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<&'static str>,
+}
+
+impl Integration {
+    pub fn view(&self) -> IntegrationView<'_> {
+        IntegrationView {
+            name: &self.name,
+            format: self.format.as_str(),
+            auth: AuthView {
+                mode: self.auth.mode(),
+                header: self.auth.header(),
+                prefix: self.auth.prefix(),
+                encoding: self.auth.encoding().map(|encoding| encoding.as_str()),
+            },
+            capture_payload: self.capture_payload,
+            enabled: self.enabled,
+            active_secrets: self.secrets.len(),
+            created_at: crate::time::format(self.created_at),
+            updated_at: crate::time::format(self.updated_at),
+        }
+    }
+}
+
+/// What a person asks for when adding an integration, as typed: nothing checked yet.
+#[derive(Default)]
+pub struct IntegrationOptions {
+    pub name: String,
+    pub format: Option<String>,
+    pub auth: Option<String>,
+    pub header: Option<String>,
+    pub prefix: Option<String>,
+    pub encoding: Option<String>,
+    pub preset: Option<String>,
+    /// Generated when absent.
+    pub secret: Option<String>,
+    pub capture_payload: bool,
+}
+
+/// A checked request for a new integration, with the secret it will start with.
+pub struct NewIntegration {
+    pub name: String,
+    pub format: Format,
+    pub auth: AuthMethod,
+    pub capture_payload: bool,
+    /// `None` for auth mode `none`.
+    pub secret: Option<Secret>,
+    /// Whether the secret was generated, and so must be shown once.
+    pub secret_generated: bool,
+}
+
+/// Why integration options were refused, naming the option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidIntegration {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> InvalidIntegration {
+    InvalidIntegration {
+        field,
+        message: message.into(),
+    }
+}
+
+impl IntegrationOptions {
+    pub fn validate(self) -> Result<NewIntegration, InvalidIntegration> {
+        validate_name(&self.name)?;
+        let format = match self.format.as_deref() {
+            None => Format::Pagertree,
+            Some(name) => Format::parse(name).ok_or_else(|| {
+                let formats = crate::model::or_list(Format::NAMES);
+                invalid("format", format!("`{name}` is not a format; use {formats}"))
+            })?,
+        };
+        let auth = self.auth_method()?;
+        let (secret, secret_generated) = match (&auth, self.secret) {
+            (AuthMethod::None, Some(_)) => {
+                return Err(invalid("secret", "auth mode `none` takes no secret"))
+            }
+            (AuthMethod::None, None) => (None, false),
+            (method, Some(text)) => {
+                let secret =
+                    auth::validate_secret(method, &text).map_err(|m| invalid("secret", m))?;
+                (Some(secret), false)
+            }
+            (method, None) => (Some(auth::generate_secret(method)), true),
+        };
+        Ok(NewIntegration {
+            name: self.name,
+            format,
+            auth,
+            capture_payload: self.capture_payload,
+            secret,
+            secret_generated,
+        })
+    }
+
+    fn auth_method(&self) -> Result<AuthMethod, InvalidIntegration> {
+        let Some(preset_name) = &self.preset else {
+            let mode = self.auth.as_deref().unwrap_or("token");
+            return AuthMethod::from_parts(
+                mode,
+                self.header.as_deref(),
+                self.prefix.as_deref(),
+                self.encoding.as_deref(),
+            )
+            .map_err(|(field, message)| invalid(field, message));
+        };
+        let preset = Preset::parse(preset_name).ok_or_else(|| {
+            let presets = crate::model::or_list(Preset::NAMES);
+            invalid(
+                "preset",
+                format!("`{preset_name}` is not a preset; use {presets}"),
+            )
+        })?;
+        if let Some(mode) = self.auth.as_deref().filter(|mode| *mode != "hmac-sha256") {
+            return Err(invalid(
+                "auth",
+                format!("--preset sets hmac-sha256; it cannot be combined with `{mode}`"),
+            ));
+        }
+        if self.header.is_some() || self.prefix.is_some() || self.encoding.is_some() {
+            return Err(invalid(
+                "preset",
+                "--preset sets the header, prefix and encoding itself",
+            ));
+        }
+        Ok(preset.method())
+    }
+}
+
+/// SPEC §1: `^[a-z0-9][a-z0-9_-]{0,63}$`.
+pub fn validate_name(name: &str) -> Result<(), InvalidIntegration> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if first_ok && rest_ok && name.len() <= 64 {
+        Ok(())
+    } else {
+        Err(invalid(
+            "name",
+            format!("`{name}` is not a name: 1-64 of a-z, 0-9, _ and -, starting with a letter or digit"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(name: &str) -> IntegrationOptions {
+        IntegrationOptions {
+            name: name.into(),
+            ..IntegrationOptions::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_pagertree_with_a_generated_token() {
+        let new = options("default").validate().unwrap();
+        assert_eq!(new.format, Format::Pagertree);
+        assert_eq!(new.auth.mode(), "token");
+        assert!(new.secret_generated);
+        assert_eq!(new.secret.unwrap().expose().len(), 64);
+    }
+
+    #[test]
+    fn names_follow_the_spec() {
+        for good in ["a", "0", "prod-alerts_2", &"a".repeat(64)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "_a", "Prod", "a b", "a/b", &"a".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_preset_implies_hmac_and_refuses_conflicting_options() {
+        let mut plerion = options("p");
+        plerion.preset = Some("plerion".into());
+        assert_eq!(plerion.validate().unwrap().auth, Preset::Plerion.method());
+
+        let mut conflicting = options("p");
+        conflicting.preset = Some("github".into());
+        conflicting.auth = Some("token".into());
+        assert_eq!(conflicting.validate().err().unwrap().field, "auth");
+
+        let mut with_header = options("p");
+        with_header.preset = Some("github".into());
+        with_header.header = Some("x-other".into());
+        assert_eq!(with_header.validate().err().unwrap().field, "preset");
+    }
+
+    #[test]
+    fn bad_formats_and_secrets_name_their_field() {
+        let mut bad_format = options("a");
+        bad_format.format = Some("xml".into());
+        assert_eq!(bad_format.validate().err().unwrap().field, "format");
+
+        let mut none_with_secret = options("a");
+        none_with_secret.auth = Some("none".into());
+        none_with_secret.secret = Some("x".into());
+        assert_eq!(none_with_secret.validate().err().unwrap().field, "secret");
+    }
+}

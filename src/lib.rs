@@ -1,0 +1,36 @@
+//! alertgate receives alert webhooks, proves who sent each one, and keeps every alert's
+//! lifecycle (open → acknowledged → resolved) in SQLite. The contract is SPEC.md.
+//!
+//! # Layout
+//!
+//! Data flows one way: route → auth (raw bytes) → format (JSON → events) → store (lifecycle and
+//! SQL in one transaction) → response.
+//!
+//! - `cli`: the command line: `serve`, `integration …`, `sign`.
+//! - `config`: the server's settings, each a flag, a variable and a default.
+//! - `startup`: builds the actix-web app on a bound listener and runs it.
+//! - `routes`: thin HTTP handlers, one module per resource.
+//! - `error`: the one HTTP error type and its status map (SPEC §8).
+//! - `registry`: integrations held in memory, refreshed when the CLI changes them.
+//! - `auth`: pure verification of each auth mode on the raw body (SPEC §2).
+//! - `formats`: pure readers of sender payloads into events (SPEC §3).
+//! - `lifecycle`: the pure alert state machine (SPEC §4).
+//! - `integration`: what an integration is and the one place that validates one.
+//! - `store`: the only SQL: the group-committing writer, readers, migrations.
+//! - `model`: shared vocabularies (state, action, severity, source) and their spellings.
+//! - `ids`, `time`: delivery ids and the one text form of time.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod formats;
+pub mod ids;
+pub mod integration;
+pub mod lifecycle;
+pub mod model;
+pub mod registry;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod time;

@@ -1,0 +1,315 @@
+//! The alert state machine of SPEC §4, as a pure function.
+//!
+//! `apply(current, event)` decides what one event does to one alert. It does no I/O and reads no
+//! clock: the store loads the current alert, calls `apply`, and persists what comes back, all in
+//! one transaction. Keeping it pure is what lets every cell of the table be tested directly.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::model::{Action, Severity, Source, State};
+use crate::time;
+
+/// An alert as it stands after its latest event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub integration: String,
+    pub id: String,
+    pub state: State,
+    pub title: String,
+    pub description: Option<String>,
+    pub severity: Option<Severity>,
+    pub tags: Vec<String>,
+    pub meta: Option<Map<String, Value>>,
+    pub occurrences: i64,
+    pub episode: i64,
+    /// When the alert was first ever seen.
+    #[serde(serialize_with = "time::serialize")]
+    pub created_at: DateTime<Utc>,
+    /// When the current episode opened.
+    #[serde(serialize_with = "time::serialize")]
+    pub opened_at: DateTime<Utc>,
+    #[serde(serialize_with = "time::serialize_optional")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    #[serde(serialize_with = "time::serialize_optional")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    #[serde(serialize_with = "time::serialize")]
+    pub updated_at: DateTime<Utc>,
+    /// The ordering watermark: the latest `occurred_at` a sender has had applied.
+    #[serde(serialize_with = "time::serialize_optional")]
+    pub last_occurred_at: Option<DateTime<Utc>>,
+}
+
+/// The fields an event may carry; `None` means "not given, keep what is stored".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub severity: Option<Severity>,
+    pub tags: Option<Vec<String>>,
+    pub meta: Option<Map<String, Value>>,
+}
+
+/// One action to apply to one alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub integration: String,
+    pub id: String,
+    pub action: Action,
+    pub fields: Fields,
+    /// When the sender says this happened; drives the stale-event rule.
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub source: Source,
+    /// When alertgate applies the event.
+    pub at: DateTime<Utc>,
+    /// Who acted, for manual actions.
+    pub by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Why an event changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    UnknownAlert,
+    AlreadyAcknowledged,
+    AlreadyResolved,
+    Stale,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::UnknownAlert => "unknown_alert",
+            Reason::AlreadyAcknowledged => "already_acknowledged",
+            Reason::AlreadyResolved => "already_resolved",
+            Reason::Stale => "stale",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Reason> {
+        [
+            Reason::UnknownAlert,
+            Reason::AlreadyAcknowledged,
+            Reason::AlreadyResolved,
+            Reason::Stale,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == text)
+    }
+}
+
+/// What an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Deduplicated,
+    Updated,
+    Acknowledged,
+    Resolved,
+    Reopened,
+    Ignored(Reason),
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Deduplicated => "deduplicated",
+            Outcome::Updated => "updated",
+            Outcome::Acknowledged => "acknowledged",
+            Outcome::Resolved => "resolved",
+            Outcome::Reopened => "reopened",
+            Outcome::Ignored(_) => "ignored",
+        }
+    }
+
+    pub fn reason(self) -> Option<Reason> {
+        match self {
+            Outcome::Ignored(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Rebuilds an outcome from its stored text and reason.
+    pub fn parse(text: &str, reason: Option<&str>) -> Option<Outcome> {
+        Some(match text {
+            "created" => Outcome::Created,
+            "deduplicated" => Outcome::Deduplicated,
+            "updated" => Outcome::Updated,
+            "acknowledged" => Outcome::Acknowledged,
+            "resolved" => Outcome::Resolved,
+            "reopened" => Outcome::Reopened,
+            "ignored" => Outcome::Ignored(Reason::parse(reason?)?),
+            _ => return None,
+        })
+    }
+}
+
+/// The result of applying one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The alert after the event; `None` only when there was no alert and none was created.
+    pub alert: Option<Alert>,
+    pub outcome: Outcome,
+    /// The state before the event, `None` when the alert did not exist.
+    pub from: Option<State>,
+}
+
+/// Applies `event` to `current` (the stored alert, if any). SPEC §4.
+pub fn apply(current: Option<&Alert>, event: &Event) -> Transition {
+    let Some(alert) = current else {
+        return apply_to_nothing(event);
+    };
+    let from = Some(alert.state);
+    let ignore = |reason| Transition {
+        alert: Some(alert.clone()),
+        outcome: Outcome::Ignored(reason),
+        from,
+    };
+    if is_stale(alert, event) {
+        return ignore(Reason::Stale);
+    }
+    let mut next = alert.clone();
+    let outcome = match (alert.state, event.action) {
+        (State::Resolved, Action::Create) => {
+            reopen(&mut next, event);
+            Outcome::Reopened
+        }
+        (_, Action::Create) => {
+            next.occurrences += 1;
+            refresh_fields(&mut next, &event.fields);
+            Outcome::Deduplicated
+        }
+        (_, Action::Update) => {
+            refresh_fields(&mut next, &event.fields);
+            Outcome::Updated
+        }
+        (State::Open, Action::Acknowledge) => {
+            next.state = State::Acknowledged;
+            next.acknowledged_at = Some(event.at);
+            next.acknowledged_by.clone_from(&event.by);
+            Outcome::Acknowledged
+        }
+        (State::Acknowledged, Action::Acknowledge) => return ignore(Reason::AlreadyAcknowledged),
+        (State::Resolved, Action::Acknowledge | Action::Resolve) => {
+            return ignore(Reason::AlreadyResolved)
+        }
+        (State::Open | State::Acknowledged, Action::Resolve) => {
+            next.state = State::Resolved;
+            next.resolved_at = Some(event.at);
+            next.resolved_by.clone_from(&event.by);
+            Outcome::Resolved
+        }
+    };
+    next.updated_at = event.at;
+    advance_watermark(&mut next, event);
+    Transition {
+        alert: Some(next),
+        outcome,
+        from,
+    }
+}
+
+/// The first row of the table: only a create (or an update that can stand as one) makes an alert.
+fn apply_to_nothing(event: &Event) -> Transition {
+    let creates = match event.action {
+        Action::Create => true,
+        Action::Update => event.fields.title.is_some(),
+        Action::Acknowledge | Action::Resolve => false,
+    };
+    if !creates {
+        return Transition {
+            alert: None,
+            outcome: Outcome::Ignored(Reason::UnknownAlert),
+            from: None,
+        };
+    }
+    let fields = &event.fields;
+    let mut alert = Alert {
+        integration: event.integration.clone(),
+        id: event.id.clone(),
+        state: State::Open,
+        // Formats require a title on create; the Id is the last resort so an alert is never blank.
+        title: fields.title.clone().unwrap_or_else(|| event.id.clone()),
+        description: fields.description.clone(),
+        severity: fields.severity,
+        tags: fields.tags.clone().unwrap_or_default(),
+        meta: fields.meta.clone(),
+        occurrences: 1,
+        episode: 1,
+        created_at: event.at,
+        opened_at: event.at,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        resolved_by: None,
+        updated_at: event.at,
+        last_occurred_at: None,
+    };
+    advance_watermark(&mut alert, event);
+    Transition {
+        alert: Some(alert),
+        outcome: Outcome::Created,
+        from: None,
+    }
+}
+
+/// A sender's event older than what a sender already had applied is stale; manual actions carry
+/// no sender time and are never stale.
+fn is_stale(alert: &Alert, event: &Event) -> bool {
+    match (event.source, event.occurred_at, alert.last_occurred_at) {
+        (Source::Hook, Some(occurred), Some(watermark)) => occurred < watermark,
+        _ => false,
+    }
+}
+
+/// Only senders move the watermark: a person acknowledging from the API says nothing about the
+/// order of the sender's own events.
+fn advance_watermark(alert: &mut Alert, event: &Event) {
+    if event.source != Source::Hook {
+        return;
+    }
+    if let Some(occurred) = event.occurred_at {
+        if alert.last_occurred_at.is_none_or(|mark| occurred > mark) {
+            alert.last_occurred_at = Some(occurred);
+        }
+    }
+}
+
+fn reopen(alert: &mut Alert, event: &Event) {
+    alert.state = State::Open;
+    alert.episode += 1;
+    alert.occurrences = 1;
+    alert.opened_at = event.at;
+    alert.acknowledged_at = None;
+    alert.acknowledged_by = None;
+    alert.resolved_at = None;
+    alert.resolved_by = None;
+    refresh_fields(alert, &event.fields);
+}
+
+/// Fields the event carries replace the stored ones (`meta` as a whole); omitted ones are kept.
+fn refresh_fields(alert: &mut Alert, fields: &Fields) {
+    if let Some(title) = &fields.title {
+        alert.title.clone_from(title);
+    }
+    if let Some(description) = &fields.description {
+        alert.description = Some(description.clone());
+    }
+    if let Some(severity) = fields.severity {
+        alert.severity = Some(severity);
+    }
+    if let Some(tags) = &fields.tags {
+        alert.tags.clone_from(tags);
+    }
+    if let Some(meta) = &fields.meta {
+        alert.meta = Some(meta.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests;

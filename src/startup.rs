@@ -1,0 +1,72 @@
+//! Building and running the server. `Application::build` takes an already-bound listener, so
+//! tests bind port 0 and run exactly what production runs.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+
+use crate::config::Config;
+use crate::registry::IntegrationRegistry;
+use crate::routes::{self, AppState};
+use crate::store::{SqliteStore, Store, StoreError, WriterSettings};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Arc<SqliteStore>,
+}
+
+impl Application {
+    /// Opens the store, loads integrations and prepares the server on `listener`.
+    pub fn build(config: &Config, listener: TcpListener) -> Result<Application, StartupError> {
+        let store = Arc::new(SqliteStore::open(&config.db, WriterSettings::default())?);
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let integrations = Arc::new(IntegrationRegistry::load(dyn_store.as_ref())?);
+        IntegrationRegistry::spawn_refresher(
+            Arc::downgrade(&integrations),
+            Arc::downgrade(&dyn_store),
+        )?;
+        let state = web::Data::new(AppState {
+            store: dyn_store,
+            integrations,
+            max_body: config.max_body,
+        });
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(routes::configure)
+        })
+        .listen(listener)?;
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM: then stops accepting, lets in-flight requests finish,
+    /// lets the writer commit what it holds, and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        self.store.shutdown();
+        served
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start the server: {0}")]
+    Io(#[from] std::io::Error),
+}

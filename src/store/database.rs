@@ -1,0 +1,65 @@
+//! A direct connection to the database, for the CLI and for start-up: managing integrations and
+//! reading alerts without a running server. SQLite's locking makes this safe beside a running
+//! server; the server notices integration changes through the revision counter.
+
+use std::path::Path;
+
+use chrono::Utc;
+use rusqlite::Connection;
+
+use super::{alerts, integrations, schema, StoreError, TimelineEntry};
+use crate::auth::Secret;
+use crate::integration::{Integration, NewIntegration};
+use crate::lifecycle::Alert;
+
+pub struct Database {
+    connection: Connection,
+}
+
+impl Database {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Database, StoreError> {
+        Ok(Database {
+            connection: schema::open_for_writing(path)?,
+        })
+    }
+
+    pub fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        integrations::all(&self.connection)
+    }
+
+    pub fn integration(&self, name: &str) -> Result<Integration, StoreError> {
+        integrations::get(&self.connection, name)?
+            .ok_or_else(|| StoreError::NoSuchIntegration(name.into()))
+    }
+
+    pub fn add_integration(&mut self, new: &NewIntegration) -> Result<Integration, StoreError> {
+        integrations::add(&mut self.connection, new, Utc::now())?;
+        self.integration(&new.name)
+    }
+
+    pub fn remove_integration(&mut self, name: &str) -> Result<(), StoreError> {
+        integrations::remove(&mut self.connection, name)
+    }
+
+    pub fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), StoreError> {
+        integrations::set_enabled(&mut self.connection, name, enabled, Utc::now())
+    }
+
+    pub fn rotate_secret(
+        &mut self,
+        name: &str,
+        secret: &Secret,
+        keep_old: bool,
+    ) -> Result<(), StoreError> {
+        integrations::rotate_secret(&mut self.connection, name, secret, keep_old, Utc::now())
+    }
+
+    pub fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError> {
+        alerts::load(&self.connection, integration, id)
+    }
+
+    pub fn timeline(&self, integration: &str, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+        alerts::timeline(&self.connection, integration, id, 0, usize::MAX)
+    }
+}

@@ -1,0 +1,197 @@
+//! The store: the only code that speaks SQL.
+//!
+//! Everything above it speaks in domain types. Writes go through one writer thread that owns the
+//! only write connection and commits in groups (`writer`); reads use separate read-only
+//! connections (`readers`); the CLI and start-up use a direct connection (`Database`). The
+//! `Store` trait is what the HTTP layer holds, so a PostgreSQL store for several nodes can be a
+//! second implementation of it rather than a rewrite.
+
+mod alerts;
+mod database;
+mod deliveries;
+mod integrations;
+mod readers;
+mod schema;
+mod writer;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+
+use crate::formats::ParsedEvent;
+use crate::integration::Integration;
+use crate::lifecycle::Outcome;
+use crate::model::{Action, State};
+
+pub use alerts::TimelineEntry;
+pub use database::Database;
+pub use readers::Readers;
+pub use writer::{Writer, WriterSettings};
+
+/// What the HTTP layer needs from a store.
+pub trait Store: Send + Sync + 'static {
+    /// Applies one delivery's events atomically; resolves only after a durable commit.
+    /// Answers `StoreError::Busy` at once when no more work can be queued.
+    fn ingest(&self, request: IngestRequest)
+        -> BoxFuture<'static, Result<IngestReply, StoreError>>;
+
+    /// Records a rejected delivery, best effort: dropped rather than slowing anyone down.
+    fn record_rejected(&self, delivery: RejectedDelivery);
+
+    /// Every integration with its secrets. Blocking: call from a blocking context.
+    fn integrations(&self) -> Result<Vec<Integration>, StoreError>;
+
+    /// A number that changes whenever any integration does. Blocking.
+    fn integrations_revision(&self) -> Result<i64, StoreError>;
+
+    /// Whether the database answers. Blocking.
+    fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// One accepted request's events, ready to apply.
+#[derive(Debug)]
+pub struct IngestRequest {
+    pub integration: String,
+    pub delivery_id: String,
+    pub events: Vec<ParsedEvent>,
+    pub received_at: DateTime<Utc>,
+    /// `Idempotency-Key`, `webhook-id` or `svix-id`, whichever came first.
+    pub idempotency_key: Option<String>,
+    /// The raw body, only when the integration captures payloads.
+    pub captured_body: Option<String>,
+    pub remote_addr: Option<String>,
+}
+
+/// What one event did, as the `202` body lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventResult {
+    pub id: String,
+    pub action: Action,
+    #[serde(serialize_with = "serialize_outcome")]
+    pub outcome: Outcome,
+    /// The alert's state afterwards; null when no alert exists.
+    pub state: Option<State>,
+    pub reason: Option<&'static str>,
+}
+
+fn serialize_outcome<S: serde::Serializer>(
+    outcome: &Outcome,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(outcome.as_str())
+}
+
+/// The answer to an accepted delivery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    pub delivery: String,
+    pub results: Vec<EventResult>,
+}
+
+/// What the store answers to an ingest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestReply {
+    /// Applied and committed now; `body` is the receipt as JSON.
+    Applied { receipt: Receipt, body: String },
+    /// The idempotency key was seen within 24 hours: the first answer, byte for byte.
+    Replayed { status: u16, body: String },
+}
+
+/// A request that was refused before anything was applied.
+#[derive(Debug, Clone)]
+pub struct RejectedDelivery {
+    pub id: String,
+    pub integration: String,
+    pub at: DateTime<Utc>,
+    pub status: u16,
+    pub error_code: &'static str,
+    pub duration_ms: i64,
+    pub remote_addr: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Only when capturing payloads, and never for a `401`.
+    pub captured_body: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store cannot take more work right now")]
+    Busy,
+    #[error("the store has stopped")]
+    Stopped,
+    #[error("no integration named `{0}`")]
+    NoSuchIntegration(String),
+    #[error("an integration named `{0}` exists already")]
+    IntegrationExists(String),
+    #[error(
+        "integration `{0}` already has 5 active secrets; rotate without --keep-old to replace them"
+    )]
+    TooManySecrets(String),
+    #[error("the database was written by a newer alertgate (schema version {found}, this one knows {known})")]
+    NewerSchema { found: i64, known: i64 },
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("cannot prepare the database file: {0}")]
+    File(#[from] std::io::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// A `StoreError` for a stored value that does not parse.
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} `{value}`"))
+}
+
+/// The SQLite store: the writer thread plus a pool of readers.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Readers,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path` (migrating it), starts the writer and prepares readers.
+    pub fn open(
+        path: &std::path::Path,
+        settings: WriterSettings,
+    ) -> Result<SqliteStore, StoreError> {
+        let connection = schema::open_for_writing(path)?;
+        Ok(SqliteStore {
+            writer: Writer::start(connection, settings)?,
+            readers: Readers::new(path),
+        })
+    }
+
+    /// Lets the writer commit what it holds, then stops it. Called once at shutdown.
+    pub fn shutdown(&self) {
+        self.writer.shutdown();
+    }
+
+    pub fn readers(&self) -> &Readers {
+        &self.readers
+    }
+}
+
+impl Store for SqliteStore {
+    fn ingest(
+        &self,
+        request: IngestRequest,
+    ) -> BoxFuture<'static, Result<IngestReply, StoreError>> {
+        self.writer.ingest(request)
+    }
+
+    fn record_rejected(&self, delivery: RejectedDelivery) {
+        self.writer.record_rejected(delivery);
+    }
+
+    fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        self.readers.with(integrations::all)
+    }
+
+    fn integrations_revision(&self) -> Result<i64, StoreError> {
+        self.readers.with(integrations::revision)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.readers
+            .with(|connection| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+}
