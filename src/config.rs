@@ -5,6 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::auth::Secret;
+use crate::store::WriterSettings;
 
 /// SPEC §3: the default body limit, 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -20,6 +21,9 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "ALERTGATE_WORKERS")]
     pub workers: Option<usize>,
+    /// Deliveries that may wait for the database writer before new ones get 503 + Retry-After.
+    #[arg(long, env = "ALERTGATE_QUEUE_CAPACITY", default_value_t = WriterSettings::default().queue_capacity)]
+    pub queue_capacity: usize,
 }
 
 /// Everything the server needs to start, checked.
@@ -29,6 +33,7 @@ pub struct Config {
     pub db: PathBuf,
     pub max_body: usize,
     pub workers: Option<usize>,
+    pub writer: WriterSettings,
     /// `ALERTGATE_API_TOKEN`: guards `/v1` (SPEC §5).
     pub api_token: Option<Secret>,
     /// `ALERTGATE_ADMIN_TOKEN`: guards `/v1/integrations` (SPEC §6).
@@ -43,6 +48,7 @@ impl std::fmt::Debug for Config {
             .field("db", &self.db)
             .field("max_body", &self.max_body)
             .field("workers", &self.workers)
+            .field("writer", &self.writer)
             .field("api_token", &set(&self.api_token))
             .field("admin_token", &set(&self.admin_token))
             .finish()
@@ -63,6 +69,8 @@ pub enum ConfigError {
     BadBind(String, String),
     #[error("--max-body must be at least 1 byte")]
     ZeroMaxBody,
+    #[error("--queue-capacity must be at least 1")]
+    ZeroQueueCapacity,
 }
 
 impl Config {
@@ -79,6 +87,10 @@ impl Config {
             db,
             max_body: args.max_body,
             workers: args.workers,
+            writer: WriterSettings {
+                queue_capacity: args.queue_capacity,
+                ..WriterSettings::default()
+            },
             api_token: token("ALERTGATE_API_TOKEN"),
             admin_token: token("ALERTGATE_ADMIN_TOKEN"),
         };
@@ -89,6 +101,9 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         if self.max_body == 0 {
             return Err(ConfigError::ZeroMaxBody);
+        }
+        if self.writer.queue_capacity == 0 {
+            return Err(ConfigError::ZeroQueueCapacity);
         }
         if let (Some(api), Some(admin)) = (&self.api_token, &self.admin_token) {
             if api == admin {
@@ -129,6 +144,7 @@ mod tests {
             db: "x.db".into(),
             max_body: DEFAULT_MAX_BODY,
             workers: None,
+            writer: WriterSettings::default(),
             api_token: api_token.map(Secret::new),
             admin_token: None,
         }

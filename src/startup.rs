@@ -10,7 +10,10 @@ use actix_web::{web, App, HttpServer};
 use crate::config::Config;
 use crate::registry::IntegrationRegistry;
 use crate::routes::{self, AppState};
-use crate::store::{SqliteStore, Store, StoreError, WriterSettings};
+use chrono::Utc;
+
+use crate::routes::Clock;
+use crate::store::{SqliteStore, Store, StoreError};
 
 pub struct Application {
     port: u16,
@@ -21,7 +24,16 @@ pub struct Application {
 impl Application {
     /// Opens the store, loads integrations and prepares the server on `listener`.
     pub fn build(config: &Config, listener: TcpListener) -> Result<Application, StartupError> {
-        let store = Arc::new(SqliteStore::open(&config.db, WriterSettings::default())?);
+        Self::build_with_clock(config, listener, Arc::new(Utc::now))
+    }
+
+    /// As `build`, with the clock that authentication checks timestamps against.
+    pub fn build_with_clock(
+        config: &Config,
+        listener: TcpListener,
+        clock: Clock,
+    ) -> Result<Application, StartupError> {
+        let store = Arc::new(SqliteStore::open(&config.db, config.writer)?);
         let dyn_store: Arc<dyn Store> = store.clone();
         let integrations = Arc::new(IntegrationRegistry::load(dyn_store.as_ref())?);
         IntegrationRegistry::spawn_refresher(
@@ -32,6 +44,7 @@ impl Application {
             store: dyn_store,
             integrations,
             max_body: config.max_body,
+            clock,
         });
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {

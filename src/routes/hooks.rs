@@ -92,7 +92,7 @@ async fn ingest(
         headers,
         &body,
         &integration.secrets,
-        Utc::now(),
+        (state.clock)(),
     )
     .map_err(|error| {
         log::debug!("hook {name}: authentication failed: {}", error.check());

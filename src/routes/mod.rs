@@ -7,6 +7,7 @@ pub mod hooks;
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 
 use crate::error::ApiError;
 use crate::registry::IntegrationRegistry;
@@ -18,7 +19,12 @@ pub struct AppState {
     pub integrations: Arc<IntegrationRegistry>,
     /// SPEC §3: the largest body accepted, in bytes.
     pub max_body: usize,
+    /// What time it is, for authentication's timestamp window; replaced in tests.
+    pub clock: Clock,
 }
+
+/// A source of the current time.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// Mounts every route.
 pub fn configure(config: &mut web::ServiceConfig) {

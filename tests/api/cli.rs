@@ -1,0 +1,232 @@
+//! The command line, run as a user would run it.
+
+use reqwest::blocking::Client;
+
+use crate::helpers::*;
+
+#[test]
+fn integration_commands_manage_integrations_and_never_reprint_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    let (ok, stdout, _) = run_cli(
+        &db,
+        &["integration", "add", "plerion", "--preset", "plerion"],
+    );
+    assert!(ok);
+    let secret = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("secret (shown only now): "))
+        .expect("a generated secret is printed once")
+        .to_string();
+    assert_eq!(secret.len(), 64);
+
+    let (ok, list, _) = run_cli(&db, &["integration", "list"]);
+    assert!(ok && list.contains("plerion-signature"), "{list}");
+    let (ok, show, _) = run_cli(&db, &["integration", "show", "plerion"]);
+    assert!(ok && show.contains("\"mode\": \"hmac-sha256\""), "{show}");
+    assert!(
+        !list.contains(&secret) && !show.contains(&secret),
+        "secrets are never shown again"
+    );
+
+    let (ok, rotated, _) = run_cli(&db, &["integration", "rotate-secret", "plerion"]);
+    assert!(ok && rotated.contains("new secret"), "{rotated}");
+    assert!(run_cli(&db, &["integration", "disable", "plerion"]).0);
+    assert!(run_cli(&db, &["integration", "enable", "plerion"]).0);
+    assert!(run_cli(&db, &["integration", "remove", "plerion"]).0);
+    let (ok, _, stderr) = run_cli(&db, &["integration", "show", "plerion"]);
+    assert!(
+        !ok && stderr.contains("no integration named `plerion`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_options_are_refused_with_a_message_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    let cases: [(&[&str], &str); 6] = [
+        (&["integration", "add", "Bad Name"], "name"),
+        (&["integration", "add", "a", "--format", "xml"], "format"),
+        (&["integration", "add", "a", "--auth", "magic"], "auth"),
+        (
+            &[
+                "integration",
+                "add",
+                "a",
+                "--auth",
+                "bearer",
+                "--header",
+                "x",
+            ],
+            "header",
+        ),
+        (
+            &[
+                "integration",
+                "add",
+                "a",
+                "--preset",
+                "github",
+                "--auth",
+                "basic",
+            ],
+            "auth",
+        ),
+        (
+            &[
+                "integration",
+                "add",
+                "a",
+                "--auth",
+                "basic",
+                "--secret",
+                "nocolon",
+            ],
+            "secret",
+        ),
+    ];
+    for (args, field) in cases {
+        let (ok, _, stderr) = run_cli(&db, args);
+        assert!(!ok, "{args:?} must fail");
+        assert!(stderr.contains(&format!("{field}:")), "{args:?}: {stderr}");
+    }
+    let (ok, _, _) = run_cli(&db, &["integration", "add", "a"]);
+    assert!(ok);
+    let (ok, _, stderr) = run_cli(&db, &["integration", "add", "a"]);
+    assert!(!ok && stderr.contains("exists already"), "{stderr}");
+}
+
+#[test]
+fn secret_env_reads_the_secret_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    let output = alertgate(&db)
+        .args([
+            "integration",
+            "add",
+            "pingara",
+            "--header",
+            "X-Pingara-Secret",
+            "--secret-env",
+            "PINGARA_SECRET",
+        ])
+        .env("PINGARA_SECRET", "from-the-env")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("from-the-env"));
+}
+
+#[test]
+fn a_running_server_sees_cli_changes_within_a_second() {
+    let app = spawn_app();
+    let (ok, _, stderr) = run_cli(
+        &app.db_path,
+        &["integration", "add", "late", "--secret", TOKEN],
+    );
+    assert!(ok, "{stderr}");
+    let started = std::time::Instant::now();
+    while app
+        .post_hook(
+            "late",
+            &[("pagertree-token", TOKEN)],
+            create("x").to_string(),
+        )
+        .status()
+        != 202
+    {
+        assert!(
+            started.elapsed().as_millis() < 1000,
+            "not seen within a second"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sign_prints_headers_that_the_server_accepts() {
+    let app = spawn_app();
+    let body_file = app.db_path.with_file_name("body.json");
+    let body = create("signed").to_string();
+    std::fs::write(&body_file, &body).unwrap();
+    for integration in ["hmac", "plerion", "sw"] {
+        let (ok, stdout, stderr) = run_cli(
+            &app.db_path,
+            &[
+                "sign",
+                "--integration",
+                integration,
+                body_file.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{stderr}");
+        let headers: Vec<(&str, &str)> = stdout
+            .lines()
+            .filter_map(|line| line.split_once(": "))
+            .collect();
+        assert!(!headers.is_empty());
+        let response = app.post_hook(integration, &headers, body.clone());
+        assert_eq!(response.status(), 202, "{integration}: {stdout}");
+    }
+    let (ok, _, stderr) = run_cli(
+        &app.db_path,
+        &[
+            "sign",
+            "--integration",
+            "default",
+            body_file.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && stderr.contains("signs nothing"), "{stderr}");
+}
+
+#[test]
+fn the_first_run_creates_default_and_prints_a_curl_line_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    let mut child = alertgate(&db)
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let curl = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("curl "))
+        .expect("a curl line is printed");
+    let url = curl
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap();
+    let header = curl
+        .split("-H '")
+        .nth(2)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let (name, value) = header.split_once(": ").unwrap();
+    let data = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
+    let response = Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header(name, value)
+        .body(data.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (ok, list, _) = run_cli(&db, &["integration", "list"]);
+    assert!(ok && list.contains("default"), "{list}");
+}
+
+#[test]
+fn a_public_bind_without_an_api_token_is_refused_with_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run_cli(&dir.path().join("x.db"), &["--bind", "0.0.0.0:0"]);
+    assert!(!ok);
+    assert!(stderr.contains("ALERTGATE_API_TOKEN"), "{stderr}");
+}

@@ -1,0 +1,340 @@
+//! `spawn_app()` and the helpers every test uses.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Once};
+
+use alertgate::config::{Config, DEFAULT_MAX_BODY};
+use alertgate::integration::IntegrationOptions;
+use alertgate::lifecycle::Alert;
+use alertgate::startup::Application;
+use alertgate::store::{Database, TimelineEntry, WriterSettings};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use reqwest::blocking::{Client, Response};
+use sha2::Sha256;
+use tempfile::TempDir;
+
+/// Secrets of the integrations every test app starts with.
+pub const TOKEN: &str = "tok-3f9a1c";
+pub const BEARER: &str = "bearer-77d0e2";
+pub const BASIC: &str = "alice:wonderland";
+pub const HMAC_KEY: &str = "hmac-key-5b8c";
+pub const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const SW_SECRET_NEW: &str = "whsec_bm90LXRoZS1zZWNyZXQtYXQtYWxsLWluZGVlZA==";
+
+/// A header as a test sends it.
+pub type Header<'a> = (&'a str, &'a str);
+
+pub struct TestApp {
+    pub address: String,
+    pub db_path: PathBuf,
+    client: Client,
+    _dir: TempDir,
+}
+
+/// Options for one integration of the test app.
+pub fn integration(name: &str, auth: &str, secret: Option<&str>) -> IntegrationOptions {
+    IntegrationOptions {
+        name: name.into(),
+        auth: Some(auth.into()),
+        secret: secret.map(str::to_string),
+        ..IntegrationOptions::default()
+    }
+}
+
+/// One integration per auth mode, with the secrets above.
+fn standard_integrations() -> Vec<IntegrationOptions> {
+    let mut custom_header = integration("apikey", "token", Some(TOKEN));
+    custom_header.header = Some("X-API-Key".into());
+    let mut hmac = integration("hmac", "hmac-sha256", Some(HMAC_KEY));
+    hmac.header = Some("X-Signature".into());
+    let mut hmac_base64 = integration("hmac-b64", "hmac-sha256", Some(HMAC_KEY));
+    hmac_base64.header = Some("X-Signature".into());
+    hmac_base64.prefix = Some("sha256=".into());
+    hmac_base64.encoding = Some("base64".into());
+    let mut plerion = integration("plerion", "hmac-sha256", Some(HMAC_KEY));
+    plerion.auth = None;
+    plerion.preset = Some("plerion".into());
+    let mut capture = integration("capture", "token", Some(TOKEN));
+    capture.capture_payload = true;
+    vec![
+        integration("default", "token", Some(TOKEN)),
+        integration("other", "token", Some(TOKEN)),
+        custom_header,
+        integration("bearer", "bearer", Some(BEARER)),
+        integration("basic", "basic", Some(BASIC)),
+        hmac,
+        hmac_base64,
+        plerion,
+        integration("sw", "standard-webhooks", Some(SW_SECRET)),
+        integration("open", "none", None),
+        capture,
+    ]
+}
+
+/// Settings a test may change before the app starts.
+pub struct AppSettings {
+    pub clock: Option<DateTime<Utc>>,
+    pub max_body: usize,
+    pub queue_capacity: usize,
+}
+
+impl Default for AppSettings {
+    fn default() -> AppSettings {
+        AppSettings {
+            clock: None,
+            max_body: DEFAULT_MAX_BODY,
+            queue_capacity: WriterSettings::default().queue_capacity,
+        }
+    }
+}
+
+pub fn spawn_app() -> TestApp {
+    spawn_app_with(AppSettings::default())
+}
+
+/// Starts the real server on a free port, with a fresh database holding `standard_integrations`.
+pub fn spawn_app_with(settings: AppSettings) -> TestApp {
+    init_logging();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db_path = dir.path().join("alertgate.db");
+    let mut database = Database::open(&db_path).expect("the database opens");
+    for options in standard_integrations() {
+        let new = options.validate().expect("test integrations are valid");
+        database
+            .add_integration(&new)
+            .expect("the integration is added");
+    }
+    drop(database);
+
+    let config = Config {
+        bind: "127.0.0.1:0".into(),
+        db: db_path.clone(),
+        max_body: settings.max_body,
+        workers: Some(1),
+        writer: WriterSettings {
+            queue_capacity: settings.queue_capacity,
+            ..WriterSettings::default()
+        },
+        api_token: None,
+        admin_token: None,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let clock: alertgate::routes::Clock = match settings.clock {
+        Some(fixed) => Arc::new(move || fixed),
+        None => Arc::new(Utc::now),
+    };
+    let (port_sender, port) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let application =
+                Application::build_with_clock(&config, listener, clock).expect("the app builds");
+            port_sender
+                .send(application.port())
+                .expect("the test is waiting");
+            application
+                .run_until_stopped()
+                .await
+                .expect("the server runs");
+        });
+    });
+    let port = port.recv().expect("the server starts");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        db_path,
+        client: Client::new(),
+        _dir: dir,
+    }
+}
+
+/// Logs are silent unless `TEST_LOG` is set.
+fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = env_logger::builder().is_test(true).try_init();
+        }
+    });
+}
+
+impl TestApp {
+    /// Posts `body` to `/hooks/{integration}` with `Content-Type: application/json` and `headers`.
+    pub fn post_hook(
+        &self,
+        integration: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> Response {
+        self.post_hook_raw(
+            integration,
+            &[&[("content-type", "application/json")], headers].concat(),
+            body,
+        )
+    }
+
+    /// Posts with exactly `headers`, nothing added.
+    pub fn post_hook_raw(
+        &self,
+        integration: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(format!("{}/hooks/{integration}", self.address))
+            .body(body.into());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().expect("the server answers")
+    }
+
+    /// Posts a pagertree body to `default` with its token.
+    pub fn send(&self, body: &serde_json::Value) -> Response {
+        self.post_hook("default", &[("pagertree-token", TOKEN)], body.to_string())
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .expect("the server answers")
+    }
+
+    /// The alert as stored, read straight from the database.
+    pub fn alert(&self, integration: &str, id: &str) -> Option<Alert> {
+        Database::open(&self.db_path)
+            .unwrap()
+            .alert(integration, id)
+            .unwrap()
+    }
+
+    pub fn timeline(&self, integration: &str, id: &str) -> Vec<TimelineEntry> {
+        Database::open(&self.db_path)
+            .unwrap()
+            .timeline(integration, id)
+            .unwrap()
+    }
+
+    /// Runs one SQL query that returns a single integer, for checks the domain API does not offer.
+    pub fn count(&self, sql: &str) -> i64 {
+        let connection = rusqlite::Connection::open(&self.db_path).unwrap();
+        connection.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+}
+
+/// Lower-case hex HMAC-SHA256 of `body` under `key`, computed independently of alertgate.
+pub fn hmac_hex(key: &str, body: &[u8]) -> String {
+    let tag = hmac_bytes(key.as_bytes(), body);
+    tag.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+pub fn hmac_bytes(key: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(body);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The JSON body of a response.
+pub fn json(response: Response) -> serde_json::Value {
+    response.json().expect("a JSON body")
+}
+
+/// A fixture file's bytes.
+pub fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR")))
+        .expect("the fixture exists")
+}
+
+/// A minimal create event.
+pub fn create(id: &str) -> serde_json::Value {
+    serde_json::json!({"event_type": "create", "Id": id, "Title": format!("Alert {id}")})
+}
+
+/// The real `alertgate` binary, for what only a separate process can show: the CLI, `kill -9`,
+/// signals, first-run output.
+pub fn alertgate(db: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_alertgate"));
+    command
+        .env_remove("ALERTGATE_API_TOKEN")
+        .env_remove("ALERTGATE_ADMIN_TOKEN")
+        .env_remove("ALERTGATE_BIND")
+        .env("ALERTGATE_DB", db)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// A server running as its own process.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub address: String,
+}
+
+impl ServerProcess {
+    /// Starts `alertgate serve` on a free port and waits until it listens.
+    pub fn start(db: &std::path::Path) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = alertgate(db)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let (line_sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line_sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let address = loop {
+            let line = lines
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the server says where it listens");
+            if let Some(rest) = line.strip_prefix("alertgate listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining, so a full pipe never blocks the server.
+        std::thread::spawn(move || while lines.recv().is_ok() {});
+        ServerProcess { child, address }
+    }
+
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Response {
+        let mut request = Client::new()
+            .post(format!("{}{path}", self.address))
+            .body(body.into());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().expect("the server answers")
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill_hard(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary with `args` on `db`; answers (success, stdout, stderr).
+pub fn run_cli(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let output = alertgate(db).args(args).output().expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server on a free port with a temporary database, spoken to over
+//! HTTP as a monitoring tool would.
+
+mod auth;
+mod cli;
+mod durability;
+mod errors;
+mod fixtures;
+mod helpers;
+mod idempotency;
+mod lifecycle;
