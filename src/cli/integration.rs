@@ -174,12 +174,12 @@ fn list(integrations: &[Integration]) {
         return;
     }
     println!(
-        "{:<24} {:<10} {:<40} {:<8} SECRETS",
+        "{:<24} {:<10} {:<48} {:<8} SECRETS",
         "NAME", "FORMAT", "AUTH", "ENABLED"
     );
     for integration in integrations {
         println!(
-            "{:<24} {:<10} {:<40} {:<8} {}",
+            "{:<24} {:<10} {:<48} {:<8} {}",
             integration.name,
             integration.format.as_str(),
             describe_auth(&integration.auth),

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::AppState;
 
 pub async fn check(state: web::Data<AppState>) -> HttpResponse {
+    log::debug!("GET /healthz");
     let store = state.store.clone();
     // The ping is blocking SQLite work: it runs on the blocking pool, not an actix worker.
     match web::block(move || store.ping()).await {

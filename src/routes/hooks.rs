@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use super::AppState;
 use crate::auth::{self, Headers};
 use crate::error::ApiError;
+use crate::formats::ParsedEvent;
 use crate::ids;
 use crate::integration::Integration;
 use crate::store::{IngestReply, IngestRequest, RejectedDelivery};
@@ -77,54 +78,86 @@ async fn ingest(
         .filter(|integration| integration.enabled)
         .ok_or_else(|| ApiError::UnknownIntegration(name.to_string()))?;
     let headers = request.headers();
-    let reject = |error: ApiError, body: Option<&[u8]>| {
-        state
-            .store
-            .record_rejected(rejected(&integration, delivery, headers, &error, body));
-        error
+    let admitted = match admit(headers, payload, state, &integration).await {
+        Ok(admitted) => admitted,
+        Err(Rejection { error, body }) => {
+            let record = rejected(&integration, delivery, headers, &error, body.as_deref());
+            state.store.record_rejected(record);
+            return Err(error);
+        }
     };
-
-    let body = read_body(headers, payload, state.max_body)
-        .await
-        .map_err(|error| reject(error, None))?;
-    auth::verify(
-        &integration.auth,
-        headers,
-        &body,
-        &integration.secrets,
-        (state.clock)(),
-    )
-    .map_err(|error| {
-        log::debug!("hook {name}: authentication failed: {}", error.check());
-        reject(
-            ApiError::Unauthorized {
-                challenge: auth::challenge(&integration.auth),
-            },
-            None,
-        )
-    })?;
-    check_content_type(headers).map_err(|error| reject(error, Some(&body)))?;
-    let json: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|error| reject(ApiError::InvalidJson(error.to_string()), Some(&body)))?;
-    let events = integration
-        .format
-        .read(&json)
-        .map_err(|error| reject(ApiError::InvalidPayload(error), Some(&body)))?;
-    let idempotency_key = idempotency_key(headers).map_err(|error| reject(error, Some(&body)))?;
-
     let reply = state
         .store
         .ingest(IngestRequest {
             integration: integration.name.clone(),
             delivery_id: delivery.id.clone(),
-            events,
+            events: admitted.events,
             received_at: delivery.received_at,
-            idempotency_key,
-            captured_body: captured(&integration, Some(&body)),
+            idempotency_key: admitted.idempotency_key,
+            captured_body: captured(&integration, Some(&admitted.body)),
             remote_addr: delivery.remote_addr.clone(),
         })
         .await?;
-    Ok(match reply {
+    Ok(respond(reply))
+}
+
+/// A request that passed every check, ready for the store.
+struct Admitted {
+    body: Vec<u8>,
+    events: Vec<ParsedEvent>,
+    idempotency_key: Option<String>,
+}
+
+/// A request refused after its integration was found, with its body when it had been read.
+struct Rejection {
+    error: ApiError,
+    body: Option<Vec<u8>>,
+}
+
+/// The checks from 413 to 422, in the order SPEC §3 fixes.
+async fn admit(
+    headers: &HeaderMap,
+    payload: web::Payload,
+    state: &AppState,
+    integration: &Integration,
+) -> Result<Admitted, Rejection> {
+    let without_body = |error| Rejection { error, body: None };
+    let body = read_body(headers, payload, state.max_body)
+        .await
+        .map_err(without_body)?;
+    let now = (state.clock)();
+    if let Err(error) = auth::verify(&integration.auth, headers, &body, &integration.secrets, now) {
+        log::debug!(
+            "hook {}: authentication failed: {}",
+            integration.name,
+            error.check()
+        );
+        let challenge = auth::challenge(&integration.auth);
+        // A 401's body is never kept: it came from someone who could not prove who they are.
+        return Err(without_body(ApiError::Unauthorized { challenge }));
+    }
+    let with_body = |error| Rejection {
+        error,
+        body: Some(body.clone()),
+    };
+    check_content_type(headers).map_err(with_body)?;
+    let json: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|error| with_body(ApiError::InvalidJson(error.to_string())))?;
+    let events = integration
+        .format
+        .read(&json)
+        .map_err(|error| with_body(ApiError::InvalidPayload(error)))?;
+    let idempotency_key = idempotency_key(headers).map_err(with_body)?;
+    Ok(Admitted {
+        body,
+        events,
+        idempotency_key,
+    })
+}
+
+/// The answer to an applied or replayed delivery, and its summary for the log line.
+fn respond(reply: IngestReply) -> (HttpResponse, String) {
+    match reply {
         IngestReply::Applied { receipt, body } => {
             let summary = summarize(receipt.results.iter().map(|result| result.outcome.as_str()));
             (json_response(StatusCode::ACCEPTED, body), summary)
@@ -138,7 +171,7 @@ async fn ingest(
             );
             (response, "replayed".to_string())
         }
-    })
+    }
 }
 
 /// Reads the body, refusing it as soon as it is known to exceed `limit`: at once from
