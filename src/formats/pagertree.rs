@@ -50,7 +50,7 @@ fn read_event(object: &Map<String, Value>, path: &str) -> Result<ParsedEvent, Fo
     }
     let fields = Fields {
         title,
-        description: event.string("Description")?,
+        description: event.text("Description")?,
         severity: event.severity()?,
         tags: event.tags()?,
         meta: event.meta()?,
@@ -118,6 +118,15 @@ impl<'a> Event<'a> {
             None => return Err(self.error("Id", "is required")),
         };
         alert_id(&field, id)
+    }
+
+    /// An optional string, which may be empty.
+    fn text(&self, key: &str) -> Result<Option<String>, FormatError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(self.error(key, "must be a string")),
+        }
     }
 
     /// An optional non-empty string.

@@ -110,3 +110,33 @@ pub(super) fn prune_expired_keys(
     )?;
     Ok(statement.execute(params![time::format(now - IDEMPOTENCY_WINDOW), PRUNE_BATCH])?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_expire_after_24_hours_and_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = crate::store::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        let day_ago = now - IDEMPOTENCY_WINDOW - Duration::seconds(1);
+        remember_answer(&connection, "a", "old", day_ago, 202, "{}").unwrap();
+        remember_answer(&connection, "a", "new", now, 202, "{}").unwrap();
+        assert_eq!(
+            remembered_answer(&connection, "a", "old", now).unwrap(),
+            None
+        );
+        assert_eq!(
+            remembered_answer(&connection, "a", "new", now).unwrap(),
+            Some((202, "{}".into()))
+        );
+        assert_eq!(
+            remembered_answer(&connection, "b", "new", now).unwrap(),
+            None,
+            "keys are per integration"
+        );
+        assert_eq!(prune_expired_keys(&connection, now).unwrap(), 1);
+        assert_eq!(prune_expired_keys(&connection, now).unwrap(), 0);
+    }
+}

@@ -44,7 +44,7 @@ pub trait Store: Send + Sync + 'static {
     /// A number that changes whenever any integration does. Blocking.
     fn integrations_revision(&self) -> Result<i64, StoreError>;
 
-    /// Whether the database answers. Blocking.
+    /// Whether the database answers and writes can be taken. Blocking.
     fn ping(&self) -> Result<(), StoreError>;
 }
 
@@ -191,6 +191,9 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer.is_running() {
+            return Err(StoreError::Stopped);
+        }
         self.readers
             .with(|connection| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?))
     }

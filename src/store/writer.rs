@@ -93,6 +93,12 @@ impl Writer {
         }
     }
 
+    /// Whether the thread is still there to take work.
+    pub(super) fn is_running(&self) -> bool {
+        let thread = self.thread.lock().expect("writer handle lock");
+        thread.as_ref().is_some_and(|thread| !thread.is_finished())
+    }
+
     /// Commits whatever is queued, then stops the thread and waits for it.
     pub(super) fn shutdown(&self) {
         let Some(thread) = self.thread.lock().expect("writer handle lock").take() else {

@@ -230,3 +230,23 @@ fn a_public_bind_without_an_api_token_is_refused_with_how_to_fix_it() {
     assert!(!ok);
     assert!(stderr.contains("ALERTGATE_API_TOKEN"), "{stderr}");
 }
+
+#[test]
+fn rotation_keeps_at_most_five_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    assert!(run_cli(&db, &["integration", "add", "r"]).0);
+    for _ in 0..4 {
+        assert!(run_cli(&db, &["integration", "rotate-secret", "r", "--keep-old"]).0);
+    }
+    let (ok, _, stderr) = run_cli(&db, &["integration", "rotate-secret", "r", "--keep-old"]);
+    assert!(!ok && stderr.contains("5 active secrets"), "{stderr}");
+    let (ok, show, _) = run_cli(&db, &["integration", "show", "r"]);
+    assert!(ok && show.contains("\"active_secrets\": 5"), "{show}");
+    assert!(run_cli(&db, &["integration", "rotate-secret", "r"]).0);
+    let (_, show, _) = run_cli(&db, &["integration", "show", "r"]);
+    assert!(
+        show.contains("\"active_secrets\": 1"),
+        "without --keep-old the old ones go: {show}"
+    );
+}
