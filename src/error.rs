@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 503: the store cannot take more work right now; retry.
     #[error("alertgate is busy and applied nothing; retry shortly")]
     Busy,
+    /// 503: the database does not answer (health check).
+    #[error("the database does not answer")]
+    DatabaseUnavailable,
     /// 500: a fault of ours; the cause is logged, not shown.
     #[error("internal error; nothing was applied, and the cause is in the server log")]
     Internal,
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::UnreadableBody => "unreadable_body",
             ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::Busy => "busy",
+            ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal => "internal_error",
         }
     }
@@ -91,7 +95,7 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::InvalidPayload(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

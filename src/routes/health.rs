@@ -1,26 +1,21 @@
-//! `GET /healthz`: 200 when the database answers, 503 otherwise.
+//! `GET /healthz`: 200 when the database answers and takes writes, 503 otherwise.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::AppState;
+use crate::error::ApiError;
 
-pub async fn check(state: web::Data<AppState>) -> HttpResponse {
+pub async fn check(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     log::debug!("GET /healthz");
     let store = state.store.clone();
     // The ping is blocking SQLite work: it runs on the blocking pool, not an actix worker.
     match web::block(move || store.ping()).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ok"})),
+        Ok(Ok(())) => Ok(HttpResponse::Ok().json(json!({"status": "ok"}))),
         Ok(Err(error)) => {
-            log::warn!("health check: the database does not answer: {error}");
-            unavailable()
+            log::warn!("health check failed: {error}");
+            Err(ApiError::DatabaseUnavailable)
         }
-        Err(_) => unavailable(),
+        Err(_) => Err(ApiError::DatabaseUnavailable),
     }
-}
-
-fn unavailable() -> HttpResponse {
-    HttpResponse::ServiceUnavailable().json(json!({
-        "error": {"code": "database_unavailable", "message": "the database does not answer"}
-    }))
 }

@@ -22,7 +22,7 @@ use super::deliveries::{self, DeliveryRow};
 use super::{
     alerts, EventResult, IngestReply, IngestRequest, Receipt, RejectedDelivery, StoreError,
 };
-use crate::lifecycle::{self, Event};
+use crate::lifecycle::{self, Event, Transition};
 use crate::model::Source;
 
 /// How often expired idempotency keys are pruned.
@@ -210,37 +210,37 @@ fn apply_delivery(
             return Ok(IngestReply::Replayed { status, body });
         }
     }
-    let mut results = Vec::with_capacity(request.events.len());
-    for parsed in &request.events {
-        let event = Event {
-            integration: request.integration.clone(),
-            id: parsed.id.clone(),
-            action: parsed.action,
-            fields: parsed.fields.clone(),
-            occurred_at: parsed.occurred_at,
-            source: Source::Hook,
-            at: now,
-            by: None,
-            note: None,
-        };
-        let current = alerts::load(connection, integration, &parsed.id)?;
-        let transition = lifecycle::apply(current.as_ref(), &event);
-        if let Some(alert) = &transition.alert {
-            if alerts::changes_alert(transition.outcome) {
-                alerts::save(connection, alert)?;
-            }
+    let results = request
+        .events
+        .iter()
+        .map(|parsed| {
+            let event = Event {
+                integration: request.integration.clone(),
+                id: parsed.id.clone(),
+                action: parsed.action,
+                fields: parsed.fields.clone(),
+                occurred_at: parsed.occurred_at,
+                source: Source::Hook,
+                at: now,
+                by: None,
+                note: None,
+            };
             let delivery = Some(request.delivery_id.as_str());
-            let body = request.captured_body.as_deref();
-            alerts::append_event(connection, &event, &transition, alert.state, delivery, body)?;
-        }
-        results.push(EventResult {
-            id: parsed.id.clone(),
-            action: parsed.action,
-            outcome: transition.outcome,
-            state: transition.alert.as_ref().map(|alert| alert.state),
-            reason: transition.outcome.reason().map(|reason| reason.as_str()),
-        });
-    }
+            let transition = apply_event(
+                connection,
+                &event,
+                delivery,
+                request.captured_body.as_deref(),
+            )?;
+            Ok(EventResult {
+                id: event.id,
+                action: event.action,
+                outcome: transition.outcome,
+                state: transition.alert.as_ref().map(|alert| alert.state),
+                reason: transition.outcome.reason().map(|reason| reason.as_str()),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let receipt = Receipt {
         delivery: request.delivery_id.clone(),
         results,
@@ -266,6 +266,25 @@ fn apply_delivery(
         deliveries::remember_answer(connection, integration, key, now, 202, &body)?;
     }
     Ok(IngestReply::Applied { receipt, body })
+}
+
+/// Runs one event through the lifecycle against the stored alert and persists the result: the
+/// alert when it changed, and a timeline entry whenever the alert exists.
+fn apply_event(
+    connection: &Connection,
+    event: &Event,
+    delivery: Option<&str>,
+    body: Option<&str>,
+) -> Result<Transition, StoreError> {
+    let current = alerts::load(connection, &event.integration, &event.id)?;
+    let transition = lifecycle::apply(current.as_ref(), event);
+    if let Some(alert) = &transition.alert {
+        if alerts::changes_alert(transition.outcome) {
+            alerts::save(connection, alert)?;
+        }
+        alerts::append_event(connection, event, &transition, alert.state, delivery, body)?;
+    }
+    Ok(transition)
 }
 
 /// `{"created": 2, "ignored": 1}` for the delivery log.
