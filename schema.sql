@@ -39,13 +39,14 @@ INSERT INTO integrations_revision (id, revision) VALUES (1, 0);
 
 -- The current state of each alert, keyed by the sender's own Id (SPEC §4).
 CREATE TABLE alerts (
+    key              INTEGER PRIMARY KEY,       -- internal: links tags and the title index
     integration      TEXT NOT NULL,
     id               TEXT NOT NULL,             -- 1-255 bytes of UTF-8
     state            TEXT NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
     title            TEXT NOT NULL,
     description      TEXT,
     severity         TEXT CHECK (severity IN ('critical', 'error', 'warning', 'info')),
-    tags             TEXT NOT NULL DEFAULT '[]', -- JSON array of strings
+    tags             TEXT NOT NULL DEFAULT '[]', -- JSON array of strings, as shown; alert_tags indexes them
     meta             TEXT,                       -- JSON object
     occurrences      INTEGER NOT NULL,           -- creates in this episode
     episode          INTEGER NOT NULL,           -- 1 + times reopened
@@ -57,9 +58,28 @@ CREATE TABLE alerts (
     resolved_by      TEXT,
     updated_at       TEXT NOT NULL,
     last_occurred_at TEXT,                       -- the ordering watermark: senders' latest occurred_at
-    PRIMARY KEY (integration, id)
-) STRICT, WITHOUT ROWID;
+    change_seq       INTEGER NOT NULL,           -- seq of the event that last changed it: "newest change first"
+    UNIQUE (integration, id)
+) STRICT;
+-- One index per filter of GET /v1/alerts, each ending in change_seq so that a filtered page comes
+-- out of the index already in order.
+CREATE INDEX alerts_by_change ON alerts (change_seq);
+CREATE INDEX alerts_by_state ON alerts (state, change_seq);
+CREATE INDEX alerts_by_integration ON alerts (integration, change_seq);
+CREATE INDEX alerts_by_severity ON alerts (severity, change_seq);
 CREATE INDEX alerts_by_update ON alerts (updated_at);
+
+-- Each tag of each alert, so that filtering by tag is an index search, not a scan of JSON.
+CREATE TABLE alert_tags (
+    tag       TEXT NOT NULL,
+    alert_key INTEGER NOT NULL REFERENCES alerts (key) ON DELETE CASCADE,
+    PRIMARY KEY (tag, alert_key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX alert_tags_by_alert ON alert_tags (alert_key);
+
+-- Trigram index of titles for the case-insensitive substring search `q`; kept in step with
+-- alerts.title by the store.
+CREATE VIRTUAL TABLE alert_titles USING fts5 (title, content = 'alerts', content_rowid = 'key', tokenize = 'trigram');
 
 -- Every event applied to, or ignored by, an existing alert. Append-only: rows are never changed.
 -- AUTOINCREMENT keeps seq strictly increasing even after the newest rows are deleted.
@@ -81,6 +101,8 @@ CREATE TABLE alert_events (
     body        TEXT                            -- the raw request body, when the integration captures payloads
 ) STRICT;
 CREATE INDEX alert_events_by_alert ON alert_events (integration, alert_id, seq);
+-- The episodes' openings, by time: where MTTA and MTTR start (GET /v1/stats).
+CREATE INDEX alert_events_openings ON alert_events (at) WHERE outcome IN ('created', 'reopened');
 
 -- One row per request to a hook, accepted or rejected (SPEC §1).
 CREATE TABLE deliveries (

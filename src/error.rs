@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::formats::FormatError;
+use crate::lifecycle::{Alert, Reason};
 use crate::store::StoreError;
 
 /// Seconds a sender should wait before retrying a `503`.
@@ -20,6 +21,13 @@ pub enum ApiError {
     /// 404: no route matches.
     #[error("there is no such endpoint")]
     NoSuchEndpoint,
+    /// 404: no such alert.
+    #[error("there is no alert `{id}` in integration `{integration}`")]
+    UnknownAlert { integration: String, id: String },
+    /// 409: the action changes nothing (already resolved …); the code is the reason and the body
+    /// carries the alert as it stands.
+    #[error("the alert is {}, so this changes nothing", .reason.as_str().replace('_', " "))]
+    IgnoredTransition { reason: Reason, alert: Box<Alert> },
     /// 413: the body exceeds the configured limit.
     #[error("the body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -35,6 +43,9 @@ pub enum ApiError {
     /// 400: a request header alertgate reads is unusable.
     #[error("{0}")]
     InvalidHeader(String),
+    /// 400: a query parameter is unusable; the message names it.
+    #[error("`{name}`: {message}")]
+    InvalidParameter { name: String, message: String },
     /// 400: the body could not be read off the connection.
     #[error("the request body could not be read")]
     UnreadableBody,
@@ -58,6 +69,9 @@ impl ApiError {
         match self {
             ApiError::UnknownIntegration(_) => "integration_not_found",
             ApiError::NoSuchEndpoint => "not_found",
+            ApiError::UnknownAlert { .. } => "alert_not_found",
+            ApiError::IgnoredTransition { reason, .. } => reason.as_str(),
+            ApiError::InvalidParameter { .. } => "invalid_parameter",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -87,13 +101,17 @@ impl From<StoreError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::UnknownIntegration(_) | ApiError::NoSuchEndpoint => StatusCode::NOT_FOUND,
+            ApiError::UnknownIntegration(_)
+            | ApiError::NoSuchEndpoint
+            | ApiError::UnknownAlert { .. } => StatusCode::NOT_FOUND,
+            ApiError::IgnoredTransition { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::InvalidJson(_) | ApiError::InvalidHeader(_) | ApiError::UnreadableBody => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidHeader(_)
+            | ApiError::InvalidParameter { .. }
+            | ApiError::UnreadableBody => StatusCode::BAD_REQUEST,
             ApiError::InvalidPayload(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Busy | ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +131,12 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        let error = json!({"code": self.code(), "message": self.to_string()});
+        match self {
+            ApiError::IgnoredTransition { alert, .. } => {
+                response.json(json!({"error": error, "alert": alert}))
+            }
+            _ => response.json(json!({ "error": error })),
+        }
     }
 }

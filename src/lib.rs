@@ -18,11 +18,12 @@
 //! - `integration`: what an integration is and the one place that validates one.
 //! - `store`: the only SQL: the group-committing writer, readers, migrations.
 //! - `model`: shared vocabularies (state, action, severity, source) and their spellings.
-//! - `ids`, `time`: delivery ids and the one text form of time.
+//! - `ids`, `time`, `cursor`: delivery ids, the one text form of time, pagination cursors.
 
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod formats;
 pub mod ids;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 
+use crate::auth::Secret;
 use crate::config::Config;
 use crate::registry::IntegrationRegistry;
 use crate::routes::{self, AppState};
-use chrono::Utc;
 
-use crate::routes::Clock;
 use crate::store::{SqliteStore, Store, StoreError};
+use crate::time::{self, Clock};
 
 pub struct Application {
     port: u16,
@@ -24,16 +24,16 @@ pub struct Application {
 impl Application {
     /// Opens the store, loads integrations and prepares the server on `listener`.
     pub fn build(config: &Config, listener: TcpListener) -> Result<Application, StartupError> {
-        Self::build_with_clock(config, listener, Arc::new(Utc::now))
+        Self::build_with_clock(config, listener, time::system_clock())
     }
 
-    /// As `build`, with the clock that authentication checks timestamps against.
+    /// As `build`, with the clock that everything reads: auth windows, event times, defaults.
     pub fn build_with_clock(
         config: &Config,
         listener: TcpListener,
         clock: Clock,
     ) -> Result<Application, StartupError> {
-        let store = Arc::new(SqliteStore::open(&config.db, config.writer)?);
+        let store = Arc::new(SqliteStore::open(&config.db, config.writer, clock.clone())?);
         let dyn_store: Arc<dyn Store> = store.clone();
         let integrations = Arc::new(IntegrationRegistry::load(dyn_store.as_ref())?);
         IntegrationRegistry::spawn_refresher(
@@ -44,6 +44,7 @@ impl Application {
             store: dyn_store,
             integrations,
             max_body: config.max_body,
+            api_tokens: api_tokens(config),
             clock,
         });
         let port = listener.local_addr()?.port();
@@ -73,6 +74,17 @@ impl Application {
         let served = self.server.await;
         self.store.shutdown();
         served
+    }
+}
+
+/// SPEC §5: with an API token set, `/v1` takes it or the admin token; without one it is open.
+fn api_tokens(config: &Config) -> Vec<Secret> {
+    match &config.api_token {
+        None => Vec::new(),
+        Some(api) => std::iter::once(api)
+            .chain(&config.admin_token)
+            .cloned()
+            .collect(),
     }
 }
 

@@ -1,7 +1,17 @@
 //! The one text form of time (SPEC: RFC 3339 UTC with milliseconds), stored and shown alike.
 //! Fixed width and always `Z`, so stored times sort as text in time order.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+
+/// A source of the current time. The server reads time only through one, so tests can set it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The real clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
 
 pub fn format(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)

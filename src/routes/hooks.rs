@@ -37,7 +37,7 @@ pub async fn receive(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let received_at = Utc::now();
+    let received_at = (state.clock)();
     let name = path.into_inner();
     let delivery = Delivery {
         id: ids::delivery_id(received_at),

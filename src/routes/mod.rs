@@ -1,17 +1,22 @@
 //! Thin HTTP handlers, one module per resource. They translate between HTTP and the domain and
 //! call into `auth`, `formats` and the store; no SQL and no lifecycle rules live here.
 
+pub mod alerts;
+pub mod api;
 pub mod health;
 pub mod hooks;
+pub mod stats;
+pub mod stream;
 
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
 
+use crate::auth::Secret;
 use crate::error::ApiError;
 use crate::registry::IntegrationRegistry;
 use crate::store::Store;
+use crate::time::Clock;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -19,18 +24,36 @@ pub struct AppState {
     pub integrations: Arc<IntegrationRegistry>,
     /// SPEC §3: the largest body accepted, in bytes.
     pub max_body: usize,
-    /// What time it is, for authentication's timestamp window; replaced in tests.
+    /// Bearer tokens that open `/v1` (the API and the admin token); empty: the API is open.
+    pub api_tokens: Vec<Secret>,
+    /// What time it is: for authentication's timestamp window, receipt times and defaults.
     pub clock: Clock,
 }
-
-/// A source of the current time.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// Mounts every route.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(web::resource("/hooks/{integration}").route(web::post().to(hooks::receive)))
         .service(web::resource("/healthz").route(web::get().to(health::check)))
+        .service(
+            web::scope("/v1")
+                .route("/alerts", web::get().to(alerts::list))
+                .route("/alerts/{integration}/{id}", web::get().to(alerts::show))
+                .route(
+                    "/alerts/{integration}/{id}/events",
+                    web::get().to(alerts::timeline),
+                )
+                .route(
+                    "/alerts/{integration}/{id}/acknowledge",
+                    web::post().to(alerts::acknowledge),
+                )
+                .route(
+                    "/alerts/{integration}/{id}/resolve",
+                    web::post().to(alerts::resolve),
+                )
+                .route("/stats", web::get().to(stats::show))
+                .route("/stream", web::get().to(stream::subscribe)),
+        )
         .default_service(web::to(not_found));
 }
 

@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{corrupt, StoreError};
+use super::{corrupt, AppliedEvent, StoreError};
 use crate::lifecycle::{Alert, Event, Outcome, Transition};
 use crate::model::{Action, Severity, Source, State};
 use crate::time;
 
-const ALERT_COLUMNS: &str = "integration, id, state, title, description, severity, tags, meta, \
+pub(super) const ALERT_COLUMNS: &str =
+    "integration, id, state, title, description, severity, tags, meta, \
      occurrences, episode, created_at, opened_at, acknowledged_at, acknowledged_by, resolved_at, \
      resolved_by, updated_at, last_occurred_at";
 
@@ -26,37 +27,107 @@ pub(super) fn load(
     row.map(RawAlert::into_alert).transpose()
 }
 
-/// Writes the alert as it now stands (insert or replace).
-pub(super) fn save(connection: &Connection, alert: &Alert) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
-    );
+/// Writes the alert as it now stands, marked with the seq of the event that changed it, and
+/// keeps the tag and title indexes in step with it.
+pub(super) fn save(
+    connection: &Connection,
+    previous: Option<&Alert>,
+    alert: &Alert,
+    change_seq: i64,
+) -> Result<(), StoreError> {
+    let sql = if previous.is_none() {
+        format!(
+            "INSERT INTO alerts ({ALERT_COLUMNS}, change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+             ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) RETURNING key"
+        )
+    } else {
+        "UPDATE alerts SET state = ?3, title = ?4, description = ?5, severity = ?6, tags = ?7, \
+         meta = ?8, occurrences = ?9, episode = ?10, created_at = ?11, opened_at = ?12, \
+         acknowledged_at = ?13, acknowledged_by = ?14, resolved_at = ?15, resolved_by = ?16, \
+         updated_at = ?17, last_occurred_at = ?18, change_seq = ?19 \
+         WHERE integration = ?1 AND id = ?2 RETURNING key"
+            .to_string()
+    };
     let tags = serde_json::to_string(&alert.tags).expect("strings serialize");
     let meta = alert
         .meta
         .as_ref()
         .map(|meta| serde_json::Value::Object(meta.clone()).to_string());
-    connection.prepare_cached(&sql)?.execute(params![
-        alert.integration,
-        alert.id,
-        alert.state.as_str(),
-        alert.title,
-        alert.description,
-        alert.severity.map(Severity::as_str),
-        tags,
-        meta,
-        alert.occurrences,
-        alert.episode,
-        time::format(alert.created_at),
-        time::format(alert.opened_at),
-        alert.acknowledged_at.map(time::format),
-        alert.acknowledged_by,
-        alert.resolved_at.map(time::format),
-        alert.resolved_by,
-        time::format(alert.updated_at),
-        alert.last_occurred_at.map(time::format),
-    ])?;
+    let key: i64 = connection.prepare_cached(&sql)?.query_row(
+        params![
+            alert.integration,
+            alert.id,
+            alert.state.as_str(),
+            alert.title,
+            alert.description,
+            alert.severity.map(Severity::as_str),
+            tags,
+            meta,
+            alert.occurrences,
+            alert.episode,
+            time::format(alert.created_at),
+            time::format(alert.opened_at),
+            alert.acknowledged_at.map(time::format),
+            alert.acknowledged_by,
+            alert.resolved_at.map(time::format),
+            alert.resolved_by,
+            time::format(alert.updated_at),
+            alert.last_occurred_at.map(time::format),
+            change_seq,
+        ],
+        |row| row.get(0),
+    )?;
+    if previous.map(|old| old.title.as_str()) != Some(alert.title.as_str()) {
+        index_title(
+            connection,
+            key,
+            previous.map(|old| old.title.as_str()),
+            &alert.title,
+        )?;
+    }
+    if previous.map(|old| &old.tags) != Some(&alert.tags) {
+        index_tags(connection, key, previous.is_some(), &alert.tags)?;
+    }
+    Ok(())
+}
+
+/// Replaces the alert's entry in the trigram index of titles.
+fn index_title(
+    connection: &Connection,
+    key: i64,
+    old: Option<&str>,
+    new: &str,
+) -> Result<(), StoreError> {
+    if let Some(old) = old {
+        // An external-content FTS5 table forgets a row only when told its old text.
+        connection
+            .prepare_cached(
+                "INSERT INTO alert_titles (alert_titles, rowid, title) VALUES ('delete', ?1, ?2)",
+            )?
+            .execute(params![key, old])?;
+    }
+    connection
+        .prepare_cached("INSERT INTO alert_titles (rowid, title) VALUES (?1, ?2)")?
+        .execute(params![key, new])?;
+    Ok(())
+}
+
+fn index_tags(
+    connection: &Connection,
+    key: i64,
+    had_tags: bool,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    if had_tags {
+        connection
+            .prepare_cached("DELETE FROM alert_tags WHERE alert_key = ?1")?
+            .execute([key])?;
+    }
+    let mut insert = connection
+        .prepare_cached("INSERT OR IGNORE INTO alert_tags (tag, alert_key) VALUES (?1, ?2)")?;
+    for tag in tags {
+        insert.execute(params![tag, key])?;
+    }
     Ok(())
 }
 
@@ -157,6 +228,45 @@ pub(super) fn timeline(
     .collect()
 }
 
+/// Applied events after `after`, with each alert as it is now, for replaying the live stream.
+pub(super) fn applied_after(
+    connection: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<AppliedEvent>, StoreError> {
+    let columns: Vec<String> = ALERT_COLUMNS
+        .split(", ")
+        .map(|column| format!("a.{column}"))
+        .collect();
+    let sql = format!(
+        "SELECT e.seq, e.action, e.outcome, {} FROM alert_events e \
+         JOIN alerts a ON a.integration = e.integration AND a.id = e.alert_id \
+         WHERE e.seq > ?1 AND e.outcome != 'ignored' ORDER BY e.seq LIMIT ?2",
+        columns.join(", ")
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = statement.query_map(params![after, limit], |row| {
+        let offset = |index: usize| index + 3;
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            raw_alert_at(row, offset)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (seq, action, outcome, raw) = row?;
+        Ok(AppliedEvent {
+            seq,
+            action: Action::parse(&action).ok_or_else(|| corrupt("action", &action))?,
+            outcome: Outcome::parse(&outcome, None).ok_or_else(|| corrupt("outcome", &outcome))?,
+            alert: raw.into_alert()?,
+        })
+    })
+    .collect()
+}
+
 /// Whether an outcome changed the alert (and so must be saved).
 pub(super) fn changes_alert(outcome: Outcome) -> bool {
     !matches!(outcome, Outcome::Ignored(_))
@@ -175,7 +285,7 @@ fn parse_optional_time(text: Option<String>) -> Result<Option<DateTime<Utc>>, St
 }
 
 /// A row of `alerts` as SQLite gives it, before its text is parsed into domain types.
-struct RawAlert {
+pub(super) struct RawAlert {
     integration: String,
     id: String,
     state: String,
@@ -196,31 +306,37 @@ struct RawAlert {
     last_occurred_at: Option<String>,
 }
 
-fn raw_alert(row: &Row<'_>) -> rusqlite::Result<RawAlert> {
+pub(super) fn raw_alert(row: &Row<'_>) -> rusqlite::Result<RawAlert> {
+    raw_alert_at(row, |index| index)
+}
+
+/// Reads the alert columns from wherever they start in `row`: `at` maps a column's place in
+/// `ALERT_COLUMNS` to its index in the row.
+fn raw_alert_at(row: &Row<'_>, at: impl Fn(usize) -> usize) -> rusqlite::Result<RawAlert> {
     Ok(RawAlert {
-        integration: row.get(0)?,
-        id: row.get(1)?,
-        state: row.get(2)?,
-        title: row.get(3)?,
-        description: row.get(4)?,
-        severity: row.get(5)?,
-        tags: row.get(6)?,
-        meta: row.get(7)?,
-        occurrences: row.get(8)?,
-        episode: row.get(9)?,
-        created_at: row.get(10)?,
-        opened_at: row.get(11)?,
-        acknowledged_at: row.get(12)?,
-        acknowledged_by: row.get(13)?,
-        resolved_at: row.get(14)?,
-        resolved_by: row.get(15)?,
-        updated_at: row.get(16)?,
-        last_occurred_at: row.get(17)?,
+        integration: row.get(at(0))?,
+        id: row.get(at(1))?,
+        state: row.get(at(2))?,
+        title: row.get(at(3))?,
+        description: row.get(at(4))?,
+        severity: row.get(at(5))?,
+        tags: row.get(at(6))?,
+        meta: row.get(at(7))?,
+        occurrences: row.get(at(8))?,
+        episode: row.get(at(9))?,
+        created_at: row.get(at(10))?,
+        opened_at: row.get(at(11))?,
+        acknowledged_at: row.get(at(12))?,
+        acknowledged_by: row.get(at(13))?,
+        resolved_at: row.get(at(14))?,
+        resolved_by: row.get(at(15))?,
+        updated_at: row.get(at(16))?,
+        last_occurred_at: row.get(at(17))?,
     })
 }
 
 impl RawAlert {
-    fn into_alert(self) -> Result<Alert, StoreError> {
+    pub(super) fn into_alert(self) -> Result<Alert, StoreError> {
         let meta = match self.meta {
             None => None,
             Some(text) => match serde_json::from_str(&text) {

@@ -7,7 +7,9 @@ use std::path::Path;
 use chrono::Utc;
 use rusqlite::Connection;
 
-use super::{alerts, integrations, schema, StoreError, TimelineEntry};
+use super::{
+    alerts, integrations, listing, schema, AlertFilter, AlertPage, StoreError, TimelineEntry,
+};
 use crate::auth::Secret;
 use crate::integration::{Integration, NewIntegration};
 use crate::lifecycle::Alert;
@@ -61,5 +63,14 @@ impl Database {
 
     pub fn timeline(&self, integration: &str, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
         alerts::timeline(&self.connection, integration, id, 0, usize::MAX)
+    }
+
+    pub fn alerts(&self, filter: &AlertFilter) -> Result<AlertPage, StoreError> {
+        listing::list(&self.connection, filter)
+    }
+
+    /// How SQLite runs the query for `filter`: `EXPLAIN QUERY PLAN`, one line per step.
+    pub fn alerts_query_plan(&self, filter: &AlertFilter) -> Result<Vec<String>, StoreError> {
+        listing::plan(&self.connection, filter)
     }
 }

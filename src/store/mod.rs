@@ -10,22 +10,29 @@ mod alerts;
 mod database;
 mod deliveries;
 mod integrations;
+mod listing;
 mod readers;
 mod schema;
+mod stats;
 mod writer;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 use crate::formats::ParsedEvent;
 use crate::integration::Integration;
-use crate::lifecycle::Outcome;
+use crate::lifecycle::{Alert, Outcome};
 use crate::model::{Action, State};
 
 pub use alerts::TimelineEntry;
 pub use database::Database;
+pub use listing::{AlertFilter, AlertPage};
 pub use readers::Readers;
+pub use stats::{StateCounts, Stats};
 pub use writer::{Writer, WriterSettings};
 
 /// What the HTTP layer needs from a store.
@@ -35,8 +42,35 @@ pub trait Store: Send + Sync + 'static {
     fn ingest(&self, request: IngestRequest)
         -> BoxFuture<'static, Result<IngestReply, StoreError>>;
 
+    /// Applies a person's acknowledge or resolve; resolves after the commit.
+    fn act(&self, action: ManualAction) -> BoxFuture<'static, Result<ManualReply, StoreError>>;
+
     /// Records a rejected delivery, best effort: dropped rather than slowing anyone down.
     fn record_rejected(&self, delivery: RejectedDelivery);
+
+    /// Every event applied (not ignored) from now on, each after its commit.
+    fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvent>>;
+
+    /// Applied events with a `seq` above `after`, oldest first, at most `limit`. Blocking.
+    fn applied_after(&self, after: i64, limit: usize) -> Result<Vec<AppliedEvent>, StoreError>;
+
+    /// One alert. Blocking.
+    fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError>;
+
+    /// A page of alerts. Blocking.
+    fn alerts(&self, filter: &AlertFilter) -> Result<AlertPage, StoreError>;
+
+    /// An alert's timeline after `after_seq`, oldest first, at most `limit` entries. Blocking.
+    fn timeline(
+        &self,
+        integration: &str,
+        id: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, StoreError>;
+
+    /// Counts and response times over episodes opened since `since`. Blocking.
+    fn stats(&self, since: DateTime<Utc>) -> Result<Stats, StoreError>;
 
     /// Every integration with its secrets. Blocking: call from a blocking context.
     fn integrations(&self) -> Result<Vec<Integration>, StoreError>;
@@ -97,6 +131,36 @@ pub enum IngestReply {
     Replayed { status: u16, body: String },
 }
 
+/// A person acknowledging or resolving an alert through the API.
+#[derive(Debug, Clone)]
+pub struct ManualAction {
+    pub integration: String,
+    pub id: String,
+    /// `Acknowledge` or `Resolve`.
+    pub action: Action,
+    pub by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// What a manual action did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ManualReply {
+    /// There is no such alert; nothing was stored.
+    UnknownAlert,
+    /// The alert afterwards and the outcome, which may be `Ignored` (already resolved …).
+    Done { alert: Box<Alert>, outcome: Outcome },
+}
+
+/// One applied event, as the live stream sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedEvent {
+    pub seq: i64,
+    pub action: Action,
+    pub outcome: Outcome,
+    /// The alert right after the event (when replayed from the log: as it is now).
+    pub alert: Alert,
+}
+
 /// A request that was refused before anything was applied.
 #[derive(Debug, Clone)]
 pub struct RejectedDelivery {
@@ -152,10 +216,11 @@ impl SqliteStore {
     pub fn open(
         path: &std::path::Path,
         settings: WriterSettings,
+        clock: crate::time::Clock,
     ) -> Result<SqliteStore, StoreError> {
         let connection = schema::open_for_writing(path)?;
         Ok(SqliteStore {
-            writer: Writer::start(connection, settings)?,
+            writer: Writer::start(connection, settings, clock)?,
             readers: Readers::new(path),
         })
     }
@@ -178,8 +243,46 @@ impl Store for SqliteStore {
         self.writer.ingest(request)
     }
 
+    fn act(&self, action: ManualAction) -> BoxFuture<'static, Result<ManualReply, StoreError>> {
+        self.writer.act(action)
+    }
+
     fn record_rejected(&self, delivery: RejectedDelivery) {
         self.writer.record_rejected(delivery);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvent>> {
+        self.writer.subscribe()
+    }
+
+    fn applied_after(&self, after: i64, limit: usize) -> Result<Vec<AppliedEvent>, StoreError> {
+        self.readers
+            .with(|connection| alerts::applied_after(connection, after, limit))
+    }
+
+    fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError> {
+        self.readers.alert(integration, id)
+    }
+
+    fn alerts(&self, filter: &AlertFilter) -> Result<AlertPage, StoreError> {
+        self.readers
+            .with(|connection| listing::list(connection, filter))
+    }
+
+    fn timeline(
+        &self,
+        integration: &str,
+        id: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, StoreError> {
+        self.readers
+            .with(|connection| alerts::timeline(connection, integration, id, after_seq, limit))
+    }
+
+    fn stats(&self, since: DateTime<Utc>) -> Result<Stats, StoreError> {
+        self.readers
+            .with(|connection| stats::stats(connection, since))
     }
 
     fn integrations(&self) -> Result<Vec<Integration>, StoreError> {

@@ -8,23 +8,28 @@
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::oneshot;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::{broadcast, oneshot};
 
 use super::deliveries::{self, DeliveryRow};
 use super::{
-    alerts, EventResult, IngestReply, IngestRequest, Receipt, RejectedDelivery, StoreError,
+    alerts, AppliedEvent, EventResult, IngestReply, IngestRequest, ManualAction, ManualReply,
+    Receipt, RejectedDelivery, StoreError,
 };
-use crate::lifecycle::{self, Event, Transition};
+use crate::lifecycle::{self, Alert, Event, Transition};
 use crate::model::Source;
+use crate::time::Clock;
 
+/// Applied events kept for live subscribers that fall behind; one that falls further is dropped.
+const BROADCAST_CAPACITY: usize = 4096;
 /// How often expired idempotency keys are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -46,10 +51,11 @@ impl Default for WriterSettings {
     }
 }
 
-type Reply = oneshot::Sender<Result<IngestReply, StoreError>>;
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Job {
-    Ingest(Box<IngestRequest>, Reply),
+    Ingest(Box<IngestRequest>, Reply<IngestReply>),
+    Manual(ManualAction, Reply<ManualReply>),
     Rejected(RejectedDelivery),
     Shutdown,
 }
@@ -58,20 +64,36 @@ enum Job {
 pub struct Writer {
     sender: SyncSender<Job>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    applied: broadcast::Sender<Arc<AppliedEvent>>,
 }
 
 impl Writer {
     pub(super) fn start(
         connection: Connection,
         settings: WriterSettings,
+        clock: Clock,
     ) -> Result<Writer, StoreError> {
         let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity);
+        let (applied, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let publisher = Publisher {
+            sender: applied.clone(),
+            pending: Vec::new(),
+        };
         let thread = std::thread::Builder::new()
             .name("alertgate-writer".into())
-            .spawn(move || run(connection, &receiver, settings.max_group.max(1)))?;
+            .spawn(move || {
+                run(
+                    connection,
+                    &receiver,
+                    settings.max_group.max(1),
+                    publisher,
+                    &clock,
+                );
+            })?;
         Ok(Writer {
             sender,
             thread: Mutex::new(Some(thread)),
+            applied,
         })
     }
 
@@ -80,7 +102,29 @@ impl Writer {
         request: IngestRequest,
     ) -> BoxFuture<'static, Result<IngestReply, StoreError>> {
         let (reply, answer) = oneshot::channel();
-        match self.sender.try_send(Job::Ingest(Box::new(request), reply)) {
+        self.submit(Job::Ingest(Box::new(request), reply), answer)
+    }
+
+    pub(super) fn act(
+        &self,
+        action: ManualAction,
+    ) -> BoxFuture<'static, Result<ManualReply, StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Manual(action, reply), answer)
+    }
+
+    /// Every event applied from now on, after its commit.
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvent>> {
+        self.applied.subscribe()
+    }
+
+    /// Queues `job` without waiting: a full queue is `Busy` at once, never a slower ingest.
+    fn submit<T: Send + 'static>(
+        &self,
+        job: Job,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> BoxFuture<'static, Result<T, StoreError>> {
+        match self.sender.try_send(job) {
             Ok(()) => async move { answer.await.unwrap_or(Err(StoreError::Stopped)) }.boxed(),
             Err(TrySendError::Full(_)) => async { Err(StoreError::Busy) }.boxed(),
             Err(TrySendError::Disconnected(_)) => async { Err(StoreError::Stopped) }.boxed(),
@@ -111,13 +155,77 @@ impl Writer {
     }
 }
 
-fn run(mut connection: Connection, receiver: &Receiver<Job>, max_group: usize) {
+/// Applied events of the group being committed, published only once the commit succeeds.
+struct Publisher {
+    sender: broadcast::Sender<Arc<AppliedEvent>>,
+    pending: Vec<Arc<AppliedEvent>>,
+}
+
+impl Publisher {
+    /// Collects `event` if anyone is listening; nobody pays for a stream nobody reads.
+    fn collect(&mut self, seq: i64, event: &Event, transition: &Transition, alert: &Alert) {
+        if self.sender.receiver_count() > 0 {
+            self.pending.push(Arc::new(AppliedEvent {
+                seq,
+                action: event.action,
+                outcome: transition.outcome,
+                alert: alert.clone(),
+            }));
+        }
+    }
+
+    fn publish(&mut self) {
+        for event in self.pending.drain(..) {
+            // No receivers left is fine: the event is in the log for anyone who reconnects.
+            let _ = self.sender.send(event);
+        }
+    }
+}
+
+/// A finished job's answer, held back until its group has committed.
+enum Answer {
+    Ingest(Reply<IngestReply>, Result<IngestReply, StoreError>),
+    Manual(Reply<ManualReply>, Result<ManualReply, StoreError>),
+}
+
+impl Answer {
+    fn error(&self) -> Option<&StoreError> {
+        match self {
+            Answer::Ingest(_, result) => result.as_ref().err(),
+            Answer::Manual(_, result) => result.as_ref().err(),
+        }
+    }
+
+    /// Sends the answer; the handler may have gone (client hung up), the data is committed anyway.
+    fn send(self) {
+        match self {
+            Answer::Ingest(reply, result) => drop(reply.send(result)),
+            Answer::Manual(reply, result) => drop(reply.send(result)),
+        }
+    }
+
+    /// Answers that the work was not committed.
+    fn fail(self) {
+        match self {
+            Answer::Ingest(reply, _) => drop(reply.send(Err(StoreError::Stopped))),
+            Answer::Manual(reply, _) => drop(reply.send(Err(StoreError::Stopped))),
+        }
+    }
+}
+
+fn run(
+    mut connection: Connection,
+    receiver: &Receiver<Job>,
+    max_group: usize,
+    mut publisher: Publisher,
+    clock: &Clock,
+) {
     let mut last_prune = Instant::now();
     loop {
         let first = match receiver.recv_timeout(PRUNE_EVERY) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
-                prune(&connection, &mut last_prune);
+                prune(&connection, &mut last_prune, clock());
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => return,
@@ -130,39 +238,47 @@ fn run(mut connection: Connection, receiver: &Receiver<Job>, max_group: usize) {
             }
         }
         let stopping = group.iter().any(|job| matches!(job, Job::Shutdown));
-        commit_group(&mut connection, group);
+        commit_group(&mut connection, group, &mut publisher, clock);
         if stopping {
             // Anything still queued behind the shutdown is committed too, then the thread ends.
             let rest: Vec<Job> = receiver.try_iter().collect();
             if !rest.is_empty() {
-                commit_group(&mut connection, rest);
+                commit_group(&mut connection, rest, &mut publisher, clock);
             }
             return;
         }
         if last_prune.elapsed() >= PRUNE_EVERY {
-            prune(&connection, &mut last_prune);
+            prune(&connection, &mut last_prune, clock());
         }
     }
 }
 
 /// Applies a group in one transaction and answers every request after the commit.
-fn commit_group(connection: &mut Connection, group: Vec<Job>) {
-    let mut replies: Vec<(Reply, Result<IngestReply, StoreError>)> =
-        Vec::with_capacity(group.len());
-    let outcome = (|| -> Result<(), StoreError> {
+fn commit_group(
+    connection: &mut Connection,
+    group: Vec<Job>,
+    publisher: &mut Publisher,
+    clock: &Clock,
+) {
+    let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
+    let committed = (|| -> Result<(), StoreError> {
         let mut transaction =
             connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for job in group {
             match job {
                 Job::Ingest(request, reply) => {
-                    let mut savepoint = transaction.savepoint()?;
-                    let result = apply_delivery(&savepoint, &request);
-                    if result.is_ok() {
-                        savepoint.commit()?;
-                    } else {
-                        savepoint.rollback()?;
-                    }
-                    replies.push((reply, result));
+                    let result =
+                        in_savepoint(&mut transaction, publisher, |connection, publisher| {
+                            apply_delivery(connection, &request, clock(), publisher)
+                        })?;
+                    answers.push(Answer::Ingest(reply, result));
+                }
+                Job::Manual(action, reply) => {
+                    let result =
+                        in_savepoint(&mut transaction, publisher, |connection, publisher| {
+                            apply_manual(connection, &action, clock(), publisher)
+                        })?;
+                    answers.push(Answer::Manual(reply, result));
                 }
                 Job::Rejected(delivery) => {
                     if let Err(error) =
@@ -177,22 +293,68 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>) {
         transaction.commit()?;
         Ok(())
     })();
-    if let Err(error) = outcome {
+    if let Err(error) = committed {
         log::error!(
             "a group commit failed; every request in it is answered with an error: {error}"
         );
-        for (reply, _) in replies {
-            let _ = reply.send(Err(StoreError::Stopped));
-        }
+        publisher.pending.clear();
+        answers.into_iter().for_each(Answer::fail);
         return;
     }
-    for (reply, result) in replies {
-        if let Err(error) = &result {
-            log::error!("a delivery could not be applied and was rolled back: {error}");
+    publisher.publish();
+    for answer in answers {
+        if let Some(error) = answer.error() {
+            log::error!("a request could not be applied and was rolled back: {error}");
         }
-        // The handler may have gone (client hung up); the data is committed either way.
-        let _ = reply.send(result);
+        answer.send();
     }
+}
+
+/// Runs `work` in a savepoint of its own, so a failing request rolls back alone (and publishes
+/// nothing). The outer error is the savepoint's own failure, which sinks the whole group.
+fn in_savepoint<T>(
+    transaction: &mut Transaction<'_>,
+    publisher: &mut Publisher,
+    work: impl FnOnce(&Connection, &mut Publisher) -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    let mark = publisher.pending.len();
+    let mut savepoint = transaction.savepoint()?;
+    let result = work(&savepoint, publisher);
+    if result.is_ok() {
+        savepoint.commit()?;
+    } else {
+        savepoint.rollback()?;
+        publisher.pending.truncate(mark);
+    }
+    Ok(result)
+}
+
+/// A person's acknowledge or resolve from the API: the same lifecycle, source `api`.
+fn apply_manual(
+    connection: &Connection,
+    action: &ManualAction,
+    now: DateTime<Utc>,
+    publisher: &mut Publisher,
+) -> Result<ManualReply, StoreError> {
+    let Some(current) = alerts::load(connection, &action.integration, &action.id)? else {
+        return Ok(ManualReply::UnknownAlert);
+    };
+    let event = Event {
+        integration: action.integration.clone(),
+        id: action.id.clone(),
+        action: action.action,
+        fields: lifecycle::Fields::default(),
+        occurred_at: None,
+        source: Source::Api,
+        at: now,
+        by: action.by.clone(),
+        note: action.note.clone(),
+    };
+    let transition = apply_event(connection, Some(&current), &event, None, None, publisher)?;
+    Ok(ManualReply::Done {
+        alert: Box::new(transition.alert.unwrap_or(current)),
+        outcome: transition.outcome,
+    })
 }
 
 /// Applies one request: replay check, each event through the lifecycle, the delivery row and the
@@ -200,8 +362,9 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>) {
 fn apply_delivery(
     connection: &Connection,
     request: &IngestRequest,
+    now: DateTime<Utc>,
+    publisher: &mut Publisher,
 ) -> Result<IngestReply, StoreError> {
-    let now = Utc::now();
     let integration = request.integration.as_str();
     if let Some(key) = &request.idempotency_key {
         if let Some((status, body)) =
@@ -226,11 +389,15 @@ fn apply_delivery(
                 note: None,
             };
             let delivery = Some(request.delivery_id.as_str());
+            let current = alerts::load(connection, integration, &event.id)?;
+            let body = request.captured_body.as_deref();
             let transition = apply_event(
                 connection,
+                current.as_ref(),
                 &event,
                 delivery,
-                request.captured_body.as_deref(),
+                body,
+                publisher,
             )?;
             Ok(EventResult {
                 id: event.id,
@@ -268,21 +435,24 @@ fn apply_delivery(
     Ok(IngestReply::Applied { receipt, body })
 }
 
-/// Runs one event through the lifecycle against the stored alert and persists the result: the
-/// alert when it changed, and a timeline entry whenever the alert exists.
+/// Runs one event through the lifecycle against `current` (the stored alert) and persists the
+/// result: a timeline entry whenever the alert exists, and the alert itself when it changed.
 fn apply_event(
     connection: &Connection,
+    current: Option<&Alert>,
     event: &Event,
     delivery: Option<&str>,
     body: Option<&str>,
+    publisher: &mut Publisher,
 ) -> Result<Transition, StoreError> {
-    let current = alerts::load(connection, &event.integration, &event.id)?;
-    let transition = lifecycle::apply(current.as_ref(), event);
+    let transition = lifecycle::apply(current, event);
     if let Some(alert) = &transition.alert {
+        let seq =
+            alerts::append_event(connection, event, &transition, alert.state, delivery, body)?;
         if alerts::changes_alert(transition.outcome) {
-            alerts::save(connection, alert)?;
+            alerts::save(connection, current, alert, seq)?;
+            publisher.collect(seq, event, &transition, alert);
         }
-        alerts::append_event(connection, event, &transition, alert.state, delivery, body)?;
     }
     Ok(transition)
 }
@@ -296,9 +466,9 @@ fn outcome_counts(results: &[EventResult]) -> String {
     serde_json::to_string(&counts).expect("counts serialize")
 }
 
-fn prune(connection: &Connection, last_prune: &mut Instant) {
+fn prune(connection: &Connection, last_prune: &mut Instant, now: DateTime<Utc>) {
     *last_prune = Instant::now();
-    match deliveries::prune_expired_keys(connection, Utc::now()) {
+    match deliveries::prune_expired_keys(connection, now) {
         Ok(0) => {}
         Ok(count) => log::debug!("pruned {count} expired idempotency keys"),
         Err(error) => log::warn!("could not prune idempotency keys: {error}"),

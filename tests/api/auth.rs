@@ -133,7 +133,7 @@ fn hmac_verifies_the_raw_bytes_not_a_reserialization() {
 #[test]
 fn standard_webhooks_accepts_the_specification_example_vector() {
     let app = spawn_app_with(AppSettings {
-        clock: Some(Utc.timestamp_opt(1_614_265_330, 0).unwrap()),
+        clock: Some(TestClock::at(Utc.timestamp_opt(1_614_265_330, 0).unwrap()).clock()),
         ..AppSettings::default()
     });
     // The spec's example body is not a pagertree event, so it is authenticated and then refused

@@ -2,13 +2,14 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Once};
+use std::sync::{mpsc, Arc, Mutex, Once};
 
 use alertgate::config::{Config, DEFAULT_MAX_BODY};
 use alertgate::integration::IntegrationOptions;
 use alertgate::lifecycle::Alert;
 use alertgate::startup::Application;
 use alertgate::store::{Database, TimelineEntry, WriterSettings};
+use alertgate::time::Clock;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use reqwest::blocking::{Client, Response};
@@ -29,6 +30,8 @@ pub type Header<'a> = (&'a str, &'a str);
 pub struct TestApp {
     pub address: String,
     pub db_path: PathBuf,
+    /// Sent as a Bearer token by the `api_*` helpers.
+    api_token: Option<&'static str>,
     client: Client,
     _dir: TempDir,
 }
@@ -75,7 +78,10 @@ fn standard_integrations() -> Vec<IntegrationOptions> {
 
 /// Settings a test may change before the app starts.
 pub struct AppSettings {
-    pub clock: Option<DateTime<Utc>>,
+    /// The server's clock; the real one when `None`.
+    pub clock: Option<Clock>,
+    /// `ALERTGATE_API_TOKEN`.
+    pub api_token: Option<&'static str>,
     pub max_body: usize,
     pub queue_capacity: usize,
 }
@@ -84,6 +90,7 @@ impl Default for AppSettings {
     fn default() -> AppSettings {
         AppSettings {
             clock: None,
+            api_token: None,
             max_body: DEFAULT_MAX_BODY,
             queue_capacity: WriterSettings::default().queue_capacity,
         }
@@ -117,14 +124,11 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
             queue_capacity: settings.queue_capacity,
             ..WriterSettings::default()
         },
-        api_token: None,
+        api_token: settings.api_token.map(alertgate::auth::Secret::new),
         admin_token: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let clock: alertgate::routes::Clock = match settings.clock {
-        Some(fixed) => Arc::new(move || fixed),
-        None => Arc::new(Utc::now),
-    };
+    let clock = settings.clock.unwrap_or_else(alertgate::time::system_clock);
     let (port_sender, port) = mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -143,6 +147,7 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db_path,
+        api_token: settings.api_token,
         client: Client::new(),
         _dir: dir,
     }
@@ -195,6 +200,33 @@ impl TestApp {
         self.post_hook("default", &[("pagertree-token", TOKEN)], body.to_string())
     }
 
+    /// `GET` on the API, with the token when one is configured; answers status and JSON.
+    pub fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
+        let request = self.client.get(format!("{}{path}", self.address));
+        let response = self.with_token(request).send().expect("the server answers");
+        (response.status().as_u16(), json(response))
+    }
+
+    /// `POST` on the API with `body` (none when empty), with the token when one is configured.
+    pub fn api_post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .body(body.to_string());
+        let response = self.with_token(request).send().expect("the server answers");
+        (response.status().as_u16(), json(response))
+    }
+
+    fn with_token(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+    ) -> reqwest::blocking::RequestBuilder {
+        match self.api_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
     pub fn get(&self, path: &str) -> Response {
         self.client
             .get(format!("{}{path}", self.address))
@@ -221,6 +253,29 @@ impl TestApp {
     pub fn count(&self, sql: &str) -> i64 {
         let connection = rusqlite::Connection::open(&self.db_path).unwrap();
         connection.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+}
+
+/// A clock that stands still until a test moves it.
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn at(time: DateTime<Utc>) -> TestClock {
+        TestClock(Arc::new(Mutex::new(time)))
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        *self.0.lock().unwrap() += chrono::Duration::seconds(seconds);
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+
+    pub fn clock(&self) -> Clock {
+        let shared = self.0.clone();
+        Arc::new(move || *shared.lock().unwrap())
     }
 }
 
@@ -337,4 +392,26 @@ pub fn run_cli(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `text` percent-encoded for use as one path segment.
+pub fn encode_segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// The Ids of a page of alerts.
+pub fn ids(page: &serde_json::Value) -> Vec<String> {
+    page["alerts"]
+        .as_array()
+        .expect("a list of alerts")
+        .iter()
+        .map(|alert| alert["id"].as_str().unwrap().to_string())
+        .collect()
 }

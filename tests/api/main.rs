@@ -9,3 +9,7 @@ mod fixtures;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod manual;
+mod query;
+mod stats;
+mod stream;

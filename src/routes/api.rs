@@ -1,0 +1,95 @@
+//! What every `/v1` handler shares: the API token check and the paging parameters.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::auth::{self, AuthMethod};
+use crate::cursor;
+use crate::error::ApiError;
+
+/// SPEC §5: pages hold 1-500 items, 50 unless asked.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+/// Proof that the caller may use the `/v1` API: with `ALERTGATE_API_TOKEN` set, the request
+/// carries it (or the admin token) as a Bearer token; unset, the API is open (loopback only).
+pub struct ApiAccess;
+
+impl FromRequest for ApiAccess {
+    type Error = ApiError;
+    type Future = Ready<Result<ApiAccess, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(check_access(request))
+    }
+}
+
+fn check_access(request: &HttpRequest) -> Result<ApiAccess, ApiError> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered with the app");
+    if state.api_tokens.is_empty() {
+        return Ok(ApiAccess);
+    }
+    // Bearer auth with the tokens as secrets: the same constant-time check as hooks use.
+    let now = (state.clock)();
+    auth::verify(
+        &AuthMethod::Bearer,
+        request.headers(),
+        b"",
+        &state.api_tokens,
+        now,
+    )
+    .map(|()| ApiAccess)
+    .map_err(|_| ApiError::Unauthorized {
+        challenge: auth::challenge(&AuthMethod::Bearer),
+    })
+}
+
+/// Deserializes the query string, naming the parameter that is wrong or unknown.
+pub fn query<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(request.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|error| {
+            let message = error.to_string();
+            let name = message.split('`').nth(1).unwrap_or("query").to_string();
+            ApiError::InvalidParameter { name, message }
+        })
+}
+
+/// `limit`: 1-500, default 50.
+pub fn limit(given: Option<&str>) -> Result<usize, ApiError> {
+    let Some(text) = given else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .ok_or_else(|| {
+            invalid(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_LIMIT}"),
+            )
+        })
+}
+
+/// `cursor`: a position from an earlier page's `next_cursor`.
+pub fn position(given: Option<&str>) -> Result<Option<i64>, ApiError> {
+    given
+        .map(|text| {
+            cursor::decode(text)
+                .ok_or_else(|| invalid("cursor", "is not a cursor this server gave out"))
+        })
+        .transpose()
+}
+
+pub fn invalid(name: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidParameter {
+        name: name.to_string(),
+        message: message.into(),
+    }
+}

@@ -1,0 +1,184 @@
+//! `GET /v1/stream`: live events, and replay with `Last-Event-ID`, none twice.
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// A client of the event stream, reading one event at a time.
+struct EventStream {
+    reader: BufReader<reqwest::blocking::Response>,
+}
+
+impl EventStream {
+    fn open(app: &TestApp, query: &str, last_event_id: Option<i64>) -> EventStream {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let mut request = client.get(format!("{}/v1/stream{query}", app.address));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        let mut stream = EventStream {
+            reader: BufReader::new(response),
+        };
+        // The stream opens with a comment once the server is subscribed.
+        assert_eq!(stream.line(), ": connected");
+        stream
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        assert!(
+            self.reader.read_line(&mut line).unwrap() > 0,
+            "the stream ended"
+        );
+        line.trim_end_matches('\n').to_string()
+    }
+
+    /// The next `alert` event: its id and data.
+    fn next(&mut self) -> (i64, serde_json::Value) {
+        let (mut id, mut event, mut data) = (None, None, None);
+        loop {
+            let line = self.line();
+            if line.is_empty() {
+                if let (Some(id), Some(data)) = (id, data.take()) {
+                    assert_eq!(event.as_deref(), Some("alert"));
+                    return (id, data);
+                }
+                continue;
+            }
+            if let Some(value) = line.strip_prefix("id: ") {
+                id = Some(value.parse().unwrap());
+            } else if let Some(value) = line.strip_prefix("event: ") {
+                event = Some(value.to_string());
+            } else if let Some(value) = line.strip_prefix("data: ") {
+                data = Some(serde_json::from_str(value).unwrap());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_live_event_arrives_with_the_alert_outcome_and_action() {
+    let app = spawn_app();
+    let mut stream = EventStream::open(&app, "", None);
+    app.send(&create("live-1"));
+    let (id, data) = stream.next();
+    assert_eq!(id, app.timeline("default", "live-1")[0].seq);
+    assert_eq!(
+        (data["id"].as_str(), data["state"].as_str()),
+        (Some("live-1"), Some("open"))
+    );
+    assert_eq!(
+        (data["outcome"].as_str(), data["action"].as_str()),
+        (Some("created"), Some("create"))
+    );
+}
+
+#[test]
+fn ignored_events_are_not_streamed() {
+    let app = spawn_app();
+    let mut stream = EventStream::open(&app, "", None);
+    app.send(&json!({"event_type": "resolve", "Id": "nobody"}));
+    app.send(&create("s-1"));
+    app.send(&json!({"event_type": "create", "Id": "s-1", "Title": "again"}));
+    app.send(&json!({"event_type": "acknowledge", "Id": "s-1"}));
+    app.send(&json!({"event_type": "acknowledge", "Id": "s-1"}));
+    app.send(&create("s-2"));
+    let outcomes: Vec<String> = (0..4)
+        .map(|_| stream.next().1["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["created", "deduplicated", "acknowledged", "created"]
+    );
+}
+
+#[test]
+fn a_reconnect_with_last_event_id_gets_exactly_the_missed_events() {
+    let app = spawn_app();
+    let mut first = EventStream::open(&app, "", None);
+    for n in 0..3 {
+        app.send(&create(&format!("r-{n}")));
+    }
+    let seen: Vec<i64> = (0..3).map(|_| first.next().0).collect();
+    drop(first);
+    // Missed while disconnected: two applied events and one ignored.
+    app.send(&create("r-3"));
+    app.send(&json!({"event_type": "resolve", "Id": "r-0"}));
+    app.send(&json!({"event_type": "resolve", "Id": "r-0"}));
+
+    let mut second = EventStream::open(&app, "", Some(seen[2]));
+    app.send(&create("r-4"));
+    app.send(&create("r-5"));
+    let received: Vec<(i64, String, String)> = (0..4)
+        .map(|_| {
+            let (id, data) = second.next();
+            (
+                id,
+                data["id"].as_str().unwrap().to_string(),
+                data["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let names: Vec<(&str, &str)> = received
+        .iter()
+        .map(|(_, id, outcome)| (id.as_str(), outcome.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("r-3", "created"),
+            ("r-0", "resolved"),
+            ("r-4", "created"),
+            ("r-5", "created")
+        ]
+    );
+    assert!(
+        received.windows(2).all(|pair| pair[0].0 < pair[1].0),
+        "in seq order, none twice"
+    );
+    assert!(received[0].0 > seen[2]);
+}
+
+#[test]
+fn the_stream_can_be_filtered_by_integration_and_state() {
+    let app = spawn_app();
+    let mut by_integration = EventStream::open(&app, "?integration=other", None);
+    let mut by_state = EventStream::open(&app, "?state=resolved", None);
+    app.send(&create("f-1"));
+    app.post_hook(
+        "other",
+        &[("pagertree-token", TOKEN)],
+        create("f-2").to_string(),
+    );
+    app.send(&json!({"event_type": "resolve", "Id": "f-1"}));
+    assert_eq!(by_integration.next().1["id"], "f-2");
+    let (_, resolved) = by_state.next();
+    assert_eq!(
+        (resolved["id"].as_str(), resolved["state"].as_str()),
+        (Some("f-1"), Some("resolved"))
+    );
+}
+
+#[test]
+fn a_bad_last_event_id_or_filter_is_400() {
+    let app = spawn_app();
+    let response = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/stream", app.address))
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(app.api_get("/v1/stream?state=closed").0, 400);
+}
