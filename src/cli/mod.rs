@@ -1,6 +1,8 @@
-//! The command line (SPEC §6, §7): `serve` (the default), `integration …` and `sign`.
+//! The command line (SPEC §5, §6, §7): `serve` (the default), `integration …`, `sign`, `alerts`
+//! and `alert`.
 //! Every subcommand works on the database file given by `--db` / `ALERTGATE_DB`.
 
+mod alerts;
 mod integration;
 mod serve;
 mod sign;
@@ -43,6 +45,10 @@ pub enum Command {
     Integration(integration::IntegrationCommand),
     /// Print the headers a sender would add to sign a body, for testing with curl.
     Sign(sign::SignArgs),
+    /// List alerts, newest change first.
+    Alerts(alerts::AlertsArgs),
+    /// Show one alert and its timeline.
+    Alert(alerts::AlertArgs),
 }
 
 /// Runs the parsed command line; the exit code says whether it worked.
@@ -52,6 +58,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Serve(args)) => serve::run(args, cli.db),
         Some(Command::Integration(command)) => integration::run(command, &cli.db),
         Some(Command::Sign(args)) => sign::run(&args, &cli.db),
+        Some(Command::Alerts(args)) => alerts::list(args, &cli.db),
+        Some(Command::Alert(args)) => alerts::show(&args, &cli.db),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

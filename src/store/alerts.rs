@@ -29,7 +29,7 @@ pub(super) fn load(
 
 /// Writes the alert as it now stands, marked with the seq of the event that changed it, and
 /// keeps the tag and title indexes in step with it.
-pub(super) fn save(
+pub(crate) fn save(
     connection: &Connection,
     previous: Option<&Alert>,
     alert: &Alert,

@@ -17,6 +17,18 @@ use crate::time;
 
 /// The shortest `q` the trigram index can serve; shorter ones are matched row by row.
 const TRIGRAM: usize = 3;
+/// A tag on at least this many alerts is common enough that walking alerts newest first and
+/// probing the tag index finds a page sooner than collecting every tagged alert and sorting.
+const COMMON_TAG: i64 = 1000;
+
+/// How a tag filter is served; both are index searches on `alert_tags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagPlan {
+    /// Collect the tagged alerts from the tag index, then sort them: best for rare tags.
+    Collect,
+    /// Walk alerts newest first and probe the tag index for each: best for common tags.
+    Probe,
+}
 
 /// What `GET /v1/alerts` asks for, already validated.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -47,7 +59,12 @@ pub struct AlertPage {
 }
 
 pub(super) fn list(connection: &Connection, filter: &AlertFilter) -> Result<AlertPage, StoreError> {
-    let (sql, values) = build(filter, &format!("{}, a.change_seq", prefixed_columns()));
+    let tag_plan = tag_plan(connection, filter)?;
+    let (sql, values) = build(
+        filter,
+        tag_plan,
+        &format!("{}, a.change_seq", prefixed_columns()),
+    );
     let mut statement = connection.prepare_cached(&sql)?;
     let rows = statement.query_map(params_from_iter(values), |row| {
         Ok((raw_alert(row)?, row.get::<_, i64>(18)?))
@@ -73,10 +90,26 @@ pub(super) fn plan(
     connection: &Connection,
     filter: &AlertFilter,
 ) -> Result<Vec<String>, StoreError> {
-    let (sql, values) = build(filter, &prefixed_columns());
+    let (sql, values) = build(filter, tag_plan(connection, filter)?, &prefixed_columns());
     let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     let lines = statement.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
     Ok(lines.collect::<Result<_, _>>()?)
+}
+
+/// Counts the tag's alerts, up to `COMMON_TAG`, to choose how to serve the filter.
+fn tag_plan(connection: &Connection, filter: &AlertFilter) -> Result<TagPlan, StoreError> {
+    let Some(tag) = &filter.tag else {
+        return Ok(TagPlan::Collect);
+    };
+    let mut statement = connection.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM alert_tags WHERE tag = ?1 LIMIT ?2)",
+    )?;
+    let tagged: i64 = statement.query_row(rusqlite::params![tag, COMMON_TAG], |row| row.get(0))?;
+    Ok(if tagged >= COMMON_TAG {
+        TagPlan::Probe
+    } else {
+        TagPlan::Collect
+    })
 }
 
 fn prefixed_columns() -> String {
@@ -87,16 +120,24 @@ fn prefixed_columns() -> String {
         .join(", ")
 }
 
-/// The SQL and its values. A tag or a long enough title search is the driving table (CROSS JOIN
-/// fixes the order in SQLite); otherwise the planner picks among the indexes on `alerts`.
-fn build(filter: &AlertFilter, columns: &str) -> (String, Vec<Value>) {
+/// The SQL and its values. A rare tag or a long enough title search is the driving table (CROSS
+/// JOIN fixes the order in SQLite); otherwise the planner picks among the indexes on `alerts`.
+fn build(filter: &AlertFilter, tag_plan: TagPlan, columns: &str) -> (String, Vec<Value>) {
     let mut from = "alerts a".to_string();
     let mut conditions: Vec<String> = Vec::new();
     let mut values: Vec<Value> = Vec::new();
+    let drives = |plan| filter.tag.is_some() && tag_plan == plan;
 
     if let Some(tag) = &filter.tag {
-        from = "alert_tags t CROSS JOIN alerts a ON a.key = t.alert_key".into();
-        conditions.push("t.tag = ?".into());
+        if tag_plan == TagPlan::Collect {
+            from = "alert_tags t CROSS JOIN alerts a ON a.key = t.alert_key".into();
+            conditions.push("t.tag = ?".into());
+        } else {
+            conditions.push(
+                "EXISTS (SELECT 1 FROM alert_tags t WHERE t.tag = ? AND t.alert_key = a.key)"
+                    .into(),
+            );
+        }
         values.push(Value::Text(tag.clone()));
     }
     if let Some(text) = &filter.title_contains {
@@ -104,7 +145,7 @@ fn build(filter: &AlertFilter, columns: &str) -> (String, Vec<Value>) {
             conditions.push("instr(lower(a.title), lower(?)) > 0".into());
             values.push(Value::Text(text.clone()));
         } else {
-            if filter.tag.is_none() {
+            if !drives(TagPlan::Collect) {
                 from = "alert_titles CROSS JOIN alerts a ON a.key = alert_titles.rowid".into();
                 conditions.push("alert_titles MATCH ?".into());
             } else {
@@ -166,4 +207,174 @@ fn push_any_of<'a>(
 /// An FTS5 phrase matching `text` literally: with the trigram tokenizer, a substring match.
 fn phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::lifecycle::{self, Event, Fields};
+    use crate::model::{Action, Source};
+
+    /// A database with `count` alerts; every tenth carries the tag `rare`, all carry `common`.
+    fn seeded(count: i64) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = crate::store::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 18, 0, 0).unwrap();
+        for n in 0..count {
+            let mut tags = vec!["common".to_string()];
+            if n % 10 == 0 {
+                tags.push("rare".into());
+            }
+            let event = Event {
+                integration: if n % 2 == 0 { "prod" } else { "staging" }.into(),
+                id: format!("alert-{n}"),
+                action: Action::Create,
+                fields: Fields {
+                    title: Some(format!("Disk almost full on node {n}")),
+                    severity: Some(Severity::ALL[(n % 4) as usize]),
+                    tags: Some(tags),
+                    ..Fields::default()
+                },
+                occurred_at: None,
+                source: Source::Hook,
+                at: at + chrono::Duration::seconds(n),
+                by: None,
+                note: None,
+            };
+            let mut alert = lifecycle::apply(None, &event).alert.unwrap();
+            // Most alerts of a long-running install are resolved.
+            alert.state = [
+                State::Open,
+                State::Acknowledged,
+                State::Resolved,
+                State::Resolved,
+                State::Resolved,
+            ][(n % 5) as usize];
+            crate::store::alerts::save(&connection, None, &alert, n + 1).unwrap();
+        }
+        connection.execute_batch("ANALYZE").unwrap();
+        (dir, connection)
+    }
+
+    fn filter() -> AlertFilter {
+        AlertFilter {
+            limit: 50,
+            ..AlertFilter::default()
+        }
+    }
+
+    #[test]
+    fn every_filter_is_served_by_an_index() {
+        let (_dir, connection) = seeded(4_000);
+        fn time(text: &str) -> Option<DateTime<Utc>> {
+            Some(text.parse().unwrap())
+        }
+        let only = |change: fn(&mut AlertFilter)| {
+            let mut filter = filter();
+            change(&mut filter);
+            filter
+        };
+        // What each plan must search: the filter's own index where it is selective; any index
+        // ("USING") where the planner may pick among several (a dense filter is best served by
+        // walking alerts_by_change newest first and testing each row).
+        let cases: Vec<(&str, AlertFilter, &str)> = vec![
+            (
+                "state",
+                only(|f| f.states = vec![State::Open]),
+                "alerts_by_state",
+            ),
+            (
+                "states",
+                only(|f| f.states = vec![State::Open, State::Acknowledged]),
+                "USING",
+            ),
+            (
+                "integration",
+                only(|f| f.integration = Some("prod".into())),
+                "USING",
+            ),
+            (
+                "severity",
+                only(|f| f.severities = vec![Severity::Critical]),
+                "USING",
+            ),
+            (
+                "rare tag",
+                only(|f| f.tag = Some("absent".into())),
+                "SEARCH t USING PRIMARY KEY (tag=?)",
+            ),
+            (
+                "common tag",
+                only(|f| f.tag = Some("common".into())),
+                "SEARCH t EXISTS USING COVERING INDEX",
+            ),
+            (
+                "q",
+                only(|f| f.title_contains = Some("node 12".into())),
+                "VIRTUAL TABLE INDEX",
+            ),
+            (
+                "since",
+                only(|f| f.since = time("2026-11-22T19:00:00Z")),
+                "USING",
+            ),
+            (
+                "until",
+                only(|f| f.until = time("2026-11-22T18:10:00Z")),
+                "USING",
+            ),
+            (
+                "cursor",
+                only(|f| f.changed_before = Some(500)),
+                "alerts_by_change",
+            ),
+            (
+                "combined",
+                only(|f| {
+                    f.states = vec![State::Open];
+                    f.tag = Some("rare".into());
+                    f.severities = vec![Severity::Critical];
+                }),
+                "USING",
+            ),
+            ("none", filter(), "alerts_by_change"),
+        ];
+        for (name, filter, index) in cases {
+            let plan = plan(&connection, &filter).unwrap();
+            println!("{name}: {}", plan.join(" | "));
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{name} uses {index}: {plan:?}"
+            );
+            let full_scan = plan
+                .iter()
+                .any(|step| step.starts_with("SCAN a") && !step.contains("INDEX"));
+            assert!(!full_scan, "{name} scans the table: {plan:?}");
+        }
+    }
+
+    #[test]
+    fn rare_and_common_tags_page_alike() {
+        let (_dir, connection) = seeded(2_000);
+        for (tag, count, newest) in [("rare", 200, "alert-1990"), ("common", 2_000, "alert-1999")] {
+            let mut walked = Vec::new();
+            let mut filter = AlertFilter {
+                tag: Some(tag.into()),
+                limit: 97,
+                ..filter()
+            };
+            loop {
+                let page = list(&connection, &filter).unwrap();
+                walked.extend(page.alerts.into_iter().map(|alert| alert.id));
+                match page.next {
+                    Some(next) => filter.changed_before = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(walked.len(), count, "{tag}");
+            assert_eq!(walked[0], newest, "{tag}: newest change first");
+        }
+    }
 }

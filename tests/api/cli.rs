@@ -250,3 +250,47 @@ fn rotation_keeps_at_most_five_secrets() {
         "without --keep-old the old ones go: {show}"
     );
 }
+
+#[test]
+fn alerts_and_alert_print_tables_from_the_database() {
+    let app = spawn_app();
+    app.send(&create("cli-open"));
+    app.send(&create("cli-done"));
+    app.send(&serde_json::json!({"event_type": "resolve", "Id": "cli-done"}));
+    app.api_post(
+        "/v1/alerts/default/cli-open/acknowledge",
+        r#"{"by": "carol", "note": "checking"}"#,
+    );
+
+    let (ok, all, _) = run_cli(&app.db_path, &["alerts"]);
+    assert!(ok, "{all}");
+    assert!(all.lines().next().unwrap().starts_with("STATE"));
+    assert!(
+        all.contains("cli-open") && all.contains("cli-done"),
+        "{all}"
+    );
+    let (ok, resolved, _) = run_cli(
+        &app.db_path,
+        &["alerts", "--state", "resolved", "--integration", "default"],
+    );
+    assert!(
+        ok && resolved.contains("cli-done") && !resolved.contains("cli-open"),
+        "{resolved}"
+    );
+
+    let (ok, one, _) = run_cli(&app.db_path, &["alert", "default", "cli-open"]);
+    assert!(ok, "{one}");
+    assert!(
+        one.contains("acknowledged") && one.contains("by carol"),
+        "{one}"
+    );
+    assert!(
+        one.contains("carol: checking") && one.contains("hook") && one.contains("api"),
+        "{one}"
+    );
+
+    let (ok, _, stderr) = run_cli(&app.db_path, &["alert", "default", "nope"]);
+    assert!(!ok && stderr.contains("no alert `nope`"), "{stderr}");
+    let (ok, _, stderr) = run_cli(&app.db_path, &["alerts", "--state", "closed"]);
+    assert!(!ok && stderr.contains("closed"), "{stderr}");
+}
