@@ -182,3 +182,32 @@ fn a_bad_last_event_id_or_filter_is_400() {
     assert_eq!(response.status(), 400);
     assert_eq!(app.api_get("/v1/stream?state=closed").0, 400);
 }
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_and_ingest_goes_on() {
+    let app = spawn_app();
+    let stalled = EventStream::open(&app, "", None);
+    let filler = "x".repeat(4000);
+    // 10,000 events of about 4 KB each, in batches that stay under the 1 MiB body limit.
+    for batch in 0..50 {
+        let events: Vec<serde_json::Value> = (0..200)
+            .map(|n| json!({"event_type": "create", "Id": format!("flood-{batch}-{n}"), "Title": "flood", "Description": filler}))
+            .collect();
+        assert_eq!(
+            app.send(&serde_json::Value::Array(events)).status(),
+            202,
+            "ingest never waits for a reader"
+        );
+    }
+    // Now read what was buffered: the server closed the stream well before all 10,000 events.
+    let mut reader = stalled.reader;
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut rest).expect("the stream ends instead of hanging");
+    let frames = String::from_utf8_lossy(&rest)
+        .matches("event: alert")
+        .count();
+    assert!(
+        frames < 10_000,
+        "the slow client was dropped after {frames} events"
+    );
+}
