@@ -119,7 +119,7 @@ impl IntegrationOptions {
                 invalid("format", format!("`{name}` is not a format; use {formats}"))
             })?,
         };
-        let auth = self.auth_method()?;
+        let auth = self.auth_method(format)?;
         let (secret, secret_generated) = match (&auth, self.secret) {
             (AuthMethod::None, Some(_)) => {
                 return Err(invalid("secret", "auth mode `none` takes no secret"))
@@ -142,23 +142,44 @@ impl IntegrationOptions {
         })
     }
 
-    fn auth_method(&self) -> Result<AuthMethod, InvalidIntegration> {
-        let Some(preset_name) = &self.preset else {
-            let mode = self.auth.as_deref().unwrap_or("token");
-            return AuthMethod::from_parts(
-                mode,
-                self.header.as_deref(),
-                self.prefix.as_deref(),
-                self.encoding.as_deref(),
-            )
-            .map_err(|(field, message)| invalid(field, message));
+    fn auth_method(&self, format: Format) -> Result<AuthMethod, InvalidIntegration> {
+        if let Some(preset) = &self.preset {
+            return self.preset_method(preset);
+        }
+        let (mode, header) = match self.auth.as_deref() {
+            Some(mode) => (mode, self.header.as_deref()),
+            None => match self.format_default(format) {
+                Ok(method) => return Ok(method),
+                Err(default) => default,
+            },
         };
-        let preset = Preset::parse(preset_name).ok_or_else(|| {
+        AuthMethod::from_parts(
+            mode,
+            header,
+            self.prefix.as_deref(),
+            self.encoding.as_deref(),
+        )
+        .map_err(|(field, message)| invalid(field, message))
+    }
+
+    /// Each sender's own credential when `--auth` is not given: Plerion signs with its preset,
+    /// Pingara sends `X-Pingara-Secret`, Alertmanager a Bearer token, anything else a token.
+    /// Answers the method itself, or the mode and header to build it from the other options.
+    fn format_default(&self, format: Format) -> Result<AuthMethod, (&'static str, Option<&str>)> {
+        let no_options = self.header.is_none() && self.prefix.is_none() && self.encoding.is_none();
+        match format {
+            Format::Plerion if no_options => Ok(Preset::Plerion.method()),
+            Format::Plerion => Err(("hmac-sha256", self.header.as_deref())),
+            Format::Pingara => Err(("token", self.header.as_deref().or(Some(PINGARA_HEADER)))),
+            Format::Alertmanager => Err(("bearer", self.header.as_deref())),
+            Format::Pagertree => Err(("token", self.header.as_deref())),
+        }
+    }
+
+    fn preset_method(&self, name: &str) -> Result<AuthMethod, InvalidIntegration> {
+        let preset = Preset::parse(name).ok_or_else(|| {
             let presets = crate::model::or_list(Preset::NAMES);
-            invalid(
-                "preset",
-                format!("`{preset_name}` is not a preset; use {presets}"),
-            )
+            invalid("preset", format!("`{name}` is not a preset; use {presets}"))
         })?;
         if let Some(mode) = self.auth.as_deref().filter(|mode| *mode != "hmac-sha256") {
             return Err(invalid(
@@ -175,6 +196,9 @@ impl IntegrationOptions {
         Ok(preset.method())
     }
 }
+
+/// The header Pingara's documentation uses for its shared secret.
+const PINGARA_HEADER: &str = "X-Pingara-Secret";
 
 /// SPEC §1: `^[a-z0-9][a-z0-9_-]{0,63}$`.
 pub fn validate_name(name: &str) -> Result<(), InvalidIntegration> {
@@ -239,6 +263,38 @@ mod tests {
         with_header.preset = Some("github".into());
         with_header.header = Some("x-other".into());
         assert_eq!(with_header.validate().err().unwrap().field, "preset");
+    }
+
+    #[test]
+    fn each_format_defaults_to_its_senders_credential() {
+        let with_format = |format: &str| IntegrationOptions {
+            format: Some(format.into()),
+            ..options("a")
+        };
+        assert_eq!(
+            with_format("plerion").validate().unwrap().auth,
+            Preset::Plerion.method()
+        );
+        let pingara = with_format("pingara").validate().unwrap().auth;
+        assert_eq!(
+            (pingara.mode(), pingara.header()),
+            ("token", Some("x-pingara-secret"))
+        );
+        assert_eq!(
+            with_format("alertmanager").validate().unwrap().auth,
+            AuthMethod::Bearer
+        );
+        assert_eq!(
+            with_format("pagertree").validate().unwrap().auth.header(),
+            Some("pagertree-token")
+        );
+        let mut explicit = with_format("plerion");
+        explicit.auth = Some("bearer".into());
+        assert_eq!(
+            explicit.validate().unwrap().auth,
+            AuthMethod::Bearer,
+            "--auth wins"
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub enum Reason {
     AlreadyAcknowledged,
     AlreadyResolved,
     Stale,
+    /// A sender's notice about no alert in particular (a monitor paused …); never applied.
+    Informational,
 }
 
 impl Reason {
@@ -87,6 +89,7 @@ impl Reason {
             Reason::AlreadyAcknowledged => "already_acknowledged",
             Reason::AlreadyResolved => "already_resolved",
             Reason::Stale => "stale",
+            Reason::Informational => "informational",
         }
     }
 
@@ -96,6 +99,7 @@ impl Reason {
             Reason::AlreadyAcknowledged,
             Reason::AlreadyResolved,
             Reason::Stale,
+            Reason::Informational,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == text)

@@ -4,7 +4,11 @@
 //! module and one arm in `Format`. Errors name the field that could not be read, so the sender's
 //! operator can fix the payload from the `422` alone.
 
+mod alertmanager;
+mod object;
 mod pagertree;
+mod pingara;
+mod plerion;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -24,6 +28,9 @@ pub struct ParsedEvent {
     pub action: Action,
     pub fields: Fields,
     pub occurred_at: Option<DateTime<Utc>>,
+    /// A notice that concerns no alert (a monitor paused …): answered as ignored
+    /// `informational`, never stored.
+    pub informational: bool,
 }
 
 /// A body that parsed as JSON but that the format cannot read.
@@ -44,33 +51,51 @@ impl FormatError {
     }
 }
 
-/// The payload formats an integration can speak.
+/// The payload formats an integration can speak: the registry of sender modules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// PagerTree's incoming webhook, alertgate's native format.
     Pagertree,
+    /// Plerion's alert webhook.
+    Plerion,
+    /// Pingara's monitoring webhook.
+    Pingara,
+    /// Prometheus Alertmanager's webhook, version 4.
+    Alertmanager,
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] = &["pagertree"];
+    pub const ALL: &'static [Format] = &[
+        Format::Pagertree,
+        Format::Plerion,
+        Format::Pingara,
+        Format::Alertmanager,
+    ];
+    pub const NAMES: &'static [&'static str] = &["pagertree", "plerion", "pingara", "alertmanager"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Pagertree => "pagertree",
+            Format::Plerion => "plerion",
+            Format::Pingara => "pingara",
+            Format::Alertmanager => "alertmanager",
         }
     }
 
     pub fn parse(name: &str) -> Option<Format> {
-        match name {
-            "pagertree" => Some(Format::Pagertree),
-            _ => None,
-        }
+        Format::ALL
+            .iter()
+            .copied()
+            .find(|format| format.as_str() == name)
     }
 
     /// Reads `body` into events, in order.
     pub fn read(self, body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
         match self {
             Format::Pagertree => pagertree::read(body),
+            Format::Plerion => plerion::read(body),
+            Format::Pingara => pingara::read(body),
+            Format::Alertmanager => alertmanager::read(body),
         }
     }
 }

@@ -60,6 +60,7 @@ fn read_event(object: &Map<String, Value>, path: &str) -> Result<ParsedEvent, Fo
         action,
         fields,
         occurred_at: event.timestamp()?,
+        informational: false,
     })
 }
 

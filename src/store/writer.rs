@@ -24,7 +24,7 @@ use super::{
     alerts, AppliedEvent, EventResult, IngestReply, IngestRequest, ManualAction, ManualReply,
     Receipt, RejectedDelivery, StoreError,
 };
-use crate::lifecycle::{self, Alert, Event, Transition};
+use crate::lifecycle::{self, Alert, Event, Outcome, Reason, Transition};
 use crate::model::Source;
 use crate::time::Clock;
 
@@ -377,6 +377,15 @@ fn apply_delivery(
         .events
         .iter()
         .map(|parsed| {
+            if parsed.informational {
+                return Ok(EventResult {
+                    id: parsed.id.clone(),
+                    action: parsed.action,
+                    outcome: Outcome::Ignored(Reason::Informational),
+                    state: None,
+                    reason: Some(Reason::Informational.as_str()),
+                });
+            }
             let event = Event {
                 integration: request.integration.clone(),
                 id: parsed.id.clone(),

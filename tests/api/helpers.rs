@@ -59,6 +59,15 @@ fn standard_integrations() -> Vec<IntegrationOptions> {
     let mut plerion = integration("plerion", "hmac-sha256", Some(HMAC_KEY));
     plerion.auth = None;
     plerion.preset = Some("plerion".into());
+    let mut plerion_alerts = integration("plerion-alerts", "hmac-sha256", Some(HMAC_KEY));
+    plerion_alerts.format = Some("plerion".into());
+    plerion_alerts.auth = None;
+    let mut pingara = integration("pingara", "token", Some(TOKEN));
+    pingara.format = Some("pingara".into());
+    pingara.auth = None;
+    let mut alertmanager = integration("alertmanager", "bearer", Some(BEARER));
+    alertmanager.format = Some("alertmanager".into());
+    alertmanager.auth = None;
     let mut capture = integration("capture", "token", Some(TOKEN));
     capture.capture_payload = true;
     vec![
@@ -73,6 +82,9 @@ fn standard_integrations() -> Vec<IntegrationOptions> {
         integration("sw", "standard-webhooks", Some(SW_SECRET)),
         integration("open", "none", None),
         capture,
+        plerion_alerts,
+        pingara,
+        alertmanager,
     ]
 }
 

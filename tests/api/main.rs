@@ -6,6 +6,7 @@ mod cli;
 mod durability;
 mod errors;
 mod fixtures;
+mod formats;
 mod helpers;
 mod idempotency;
 mod lifecycle;
