@@ -9,7 +9,8 @@
 -- One inbound endpoint (SPEC §1). Alerts do not reference it: removing an integration keeps them.
 CREATE TABLE integrations (
     name            TEXT PRIMARY KEY,           -- ^[a-z0-9][a-z0-9_-]{0,63}$
-    format          TEXT NOT NULL,              -- pagertree, …
+    format          TEXT NOT NULL,              -- pagertree, plerion, pingara, alertmanager, mapping
+    mapping         TEXT,                       -- format mapping: JSON {"pointers": {field: pointer}, "actions": {value: action}}
     auth_mode       TEXT NOT NULL,              -- none, token, bearer, basic, hmac-sha256, standard-webhooks
     auth_header     TEXT,                       -- token and hmac-sha256: the header, lower-case
     auth_prefix     TEXT,                       -- hmac-sha256: e.g. 'sha256='

@@ -6,8 +6,11 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
 use crate::auth::{self, AuthMethod, Preset, Secret};
-use crate::formats::Format;
+use crate::formats::{Format, Mapping};
+use crate::model::Action;
 
 /// An integration as the server uses it, with its active secrets (newest first).
 /// `Secret` redacts itself, so the derived `Debug` prints no secret.
@@ -32,6 +35,12 @@ pub struct IntegrationView<'a> {
     pub capture_payload: bool,
     pub enabled: bool,
     pub active_secrets: usize,
+    /// Format `mapping`: field → JSON Pointer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map: Option<&'a BTreeMap<String, String>>,
+    /// Format `mapping`: the sender's action values → ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_map: Option<&'a BTreeMap<String, Action>>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -61,6 +70,8 @@ impl Integration {
             capture_payload: self.capture_payload,
             enabled: self.enabled,
             active_secrets: self.secrets.len(),
+            map: self.format.mapping().map(Mapping::pointers),
+            action_map: self.format.mapping().map(Mapping::actions),
             created_at: crate::time::format(self.created_at),
             updated_at: crate::time::format(self.updated_at),
         }
@@ -80,6 +91,10 @@ pub struct IntegrationOptions {
     /// Generated when absent.
     pub secret: Option<String>,
     pub capture_payload: bool,
+    /// Format `mapping`: field → JSON Pointer.
+    pub map: BTreeMap<String, String>,
+    /// Format `mapping`: the sender's action value → one of our action names.
+    pub action_map: BTreeMap<String, String>,
 }
 
 /// A checked request for a new integration, with the secret it will start with.
@@ -112,14 +127,8 @@ fn invalid(field: &'static str, message: impl Into<String>) -> InvalidIntegratio
 impl IntegrationOptions {
     pub fn validate(self) -> Result<NewIntegration, InvalidIntegration> {
         validate_name(&self.name)?;
-        let format = match self.format.as_deref() {
-            None => Format::Pagertree,
-            Some(name) => Format::parse(name).ok_or_else(|| {
-                let formats = crate::model::or_list(Format::NAMES);
-                invalid("format", format!("`{name}` is not a format; use {formats}"))
-            })?,
-        };
-        let auth = self.auth_method(format)?;
+        let format = self.format()?;
+        let auth = self.auth_method(&format)?;
         let (secret, secret_generated) = match (&auth, self.secret) {
             (AuthMethod::None, Some(_)) => {
                 return Err(invalid("secret", "auth mode `none` takes no secret"))
@@ -142,7 +151,39 @@ impl IntegrationOptions {
         })
     }
 
-    fn auth_method(&self, format: Format) -> Result<AuthMethod, InvalidIntegration> {
+    fn format(&self) -> Result<Format, InvalidIntegration> {
+        let name = self.format.as_deref().unwrap_or("pagertree");
+        if name != "mapping" {
+            if !self.map.is_empty() || !self.action_map.is_empty() {
+                return Err(invalid(
+                    "map",
+                    format!("format `{name}` takes no --map or --action-map"),
+                ));
+            }
+            return Format::named(name).ok_or_else(|| {
+                let formats = crate::model::or_list(Format::NAMES);
+                invalid("format", format!("`{name}` is not a format; use {formats}"))
+            });
+        }
+        let mut actions = BTreeMap::new();
+        for (value, action) in &self.action_map {
+            let action = Action::parse(action).ok_or_else(|| {
+                invalid(
+                    "action_map",
+                    format!(
+                        "`{action}` for `{value}` is not one of {}",
+                        Action::expected()
+                    ),
+                )
+            })?;
+            actions.insert(value.clone(), action);
+        }
+        let mapping = Mapping::new(self.map.clone(), actions)
+            .map_err(|(field, message)| invalid(field, message))?;
+        Ok(Format::Mapping(Box::new(mapping)))
+    }
+
+    fn auth_method(&self, format: &Format) -> Result<AuthMethod, InvalidIntegration> {
         if let Some(preset) = &self.preset {
             return self.preset_method(preset);
         }
@@ -165,14 +206,14 @@ impl IntegrationOptions {
     /// Each sender's own credential when `--auth` is not given: Plerion signs with its preset,
     /// Pingara sends `X-Pingara-Secret`, Alertmanager a Bearer token, anything else a token.
     /// Answers the method itself, or the mode and header to build it from the other options.
-    fn format_default(&self, format: Format) -> Result<AuthMethod, (&'static str, Option<&str>)> {
+    fn format_default(&self, format: &Format) -> Result<AuthMethod, (&'static str, Option<&str>)> {
         let no_options = self.header.is_none() && self.prefix.is_none() && self.encoding.is_none();
         match format {
             Format::Plerion if no_options => Ok(Preset::Plerion.method()),
             Format::Plerion => Err(("hmac-sha256", self.header.as_deref())),
             Format::Pingara => Err(("token", self.header.as_deref().or(Some(PINGARA_HEADER)))),
             Format::Alertmanager => Err(("bearer", self.header.as_deref())),
-            Format::Pagertree => Err(("token", self.header.as_deref())),
+            Format::Pagertree | Format::Mapping(_) => Err(("token", self.header.as_deref())),
         }
     }
 

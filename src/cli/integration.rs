@@ -12,7 +12,7 @@ use crate::store::Database;
 #[derive(Subcommand)]
 pub enum IntegrationCommand {
     /// Add an integration; prints its secret once when one is generated.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List integrations (never their secrets).
     List,
     /// Show one integration (never its secrets).
@@ -63,12 +63,26 @@ pub struct AddArgs {
     /// Store each event's raw body with it.
     #[arg(long)]
     capture_payload: bool,
+    /// Format mapping: where a field is, as FIELD=/json/pointer (id, title, description,
+    /// severity, timestamp, tags, action, items). Repeat for each field.
+    #[arg(long = "map", value_name = "FIELD=POINTER", value_parser = key_value)]
+    map: Vec<(String, String)>,
+    /// Format mapping: a sender's action value and ours, as VALUE=create|update|acknowledge|resolve.
+    #[arg(long = "action-map", value_name = "VALUE=ACTION", value_parser = key_value)]
+    action_map: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE`, split at the first `=`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
 }
 
 pub(super) fn run(command: IntegrationCommand, db: &Path) -> CliResult {
     let mut database = Database::open(db).map_err(|error| error.to_string())?;
     match command {
-        IntegrationCommand::Add(args) => add(&mut database, args),
+        IntegrationCommand::Add(args) => add(&mut database, *args),
         IntegrationCommand::List => {
             list(&database.integrations().map_err(|error| error.to_string())?);
             Ok(())
@@ -115,6 +129,8 @@ fn add(database: &mut Database, args: AddArgs) -> CliResult {
         preset: args.preset,
         secret,
         capture_payload: args.capture_payload,
+        map: args.map.into_iter().collect(),
+        action_map: args.action_map.into_iter().collect(),
     };
     let new = options.validate().map_err(|error| error.to_string())?;
     let integration = database

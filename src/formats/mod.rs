@@ -5,6 +5,7 @@
 //! operator can fix the payload from the `422` alone.
 
 mod alertmanager;
+mod mapping;
 mod object;
 mod pagertree;
 mod pingara;
@@ -15,6 +16,8 @@ use serde_json::Value;
 
 use crate::lifecycle::Fields;
 use crate::model::Action;
+
+pub use mapping::{Mapping, FIELDS as MAPPING_FIELDS};
 
 /// SPEC §1: an alert Id is 1-255 bytes of UTF-8.
 pub const MAX_ID_BYTES: usize = 255;
@@ -52,7 +55,7 @@ impl FormatError {
 }
 
 /// The payload formats an integration can speak: the registry of sender modules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// PagerTree's incoming webhook, alertgate's native format.
     Pagertree,
@@ -62,40 +65,50 @@ pub enum Format {
     Pingara,
     /// Prometheus Alertmanager's webhook, version 4.
     Alertmanager,
+    /// Any other sender, read through the integration's own JSON Pointers.
+    Mapping(Box<Mapping>),
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[
-        Format::Pagertree,
-        Format::Plerion,
-        Format::Pingara,
-        Format::Alertmanager,
-    ];
-    pub const NAMES: &'static [&'static str] = &["pagertree", "plerion", "pingara", "alertmanager"];
+    pub const NAMES: &'static [&'static str] =
+        &["pagertree", "plerion", "pingara", "alertmanager", "mapping"];
 
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Format::Pagertree => "pagertree",
             Format::Plerion => "plerion",
             Format::Pingara => "pingara",
             Format::Alertmanager => "alertmanager",
+            Format::Mapping(_) => "mapping",
         }
     }
 
-    pub fn parse(name: &str) -> Option<Format> {
-        Format::ALL
-            .iter()
-            .copied()
-            .find(|format| format.as_str() == name)
+    /// A format that needs nothing but its name; `mapping` needs its pointers too.
+    pub fn named(name: &str) -> Option<Format> {
+        match name {
+            "pagertree" => Some(Format::Pagertree),
+            "plerion" => Some(Format::Plerion),
+            "pingara" => Some(Format::Pingara),
+            "alertmanager" => Some(Format::Alertmanager),
+            _ => None,
+        }
+    }
+
+    pub fn mapping(&self) -> Option<&Mapping> {
+        match self {
+            Format::Mapping(mapping) => Some(mapping),
+            _ => None,
+        }
     }
 
     /// Reads `body` into events, in order.
-    pub fn read(self, body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
+    pub fn read(&self, body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
         match self {
             Format::Pagertree => pagertree::read(body),
             Format::Plerion => plerion::read(body),
             Format::Pingara => pingara::read(body),
             Format::Alertmanager => alertmanager::read(body),
+            Format::Mapping(mapping) => mapping.read(body),
         }
     }
 }

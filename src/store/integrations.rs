@@ -6,12 +6,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{corrupt, StoreError};
 use crate::auth::{AuthMethod, Secret, MAX_SECRETS};
-use crate::formats::Format;
+use crate::formats::{Format, Mapping};
 use crate::integration::{Integration, NewIntegration};
 use crate::time;
 
 const COLUMNS: &str = "name, format, auth_mode, auth_header, auth_prefix, auth_encoding, \
-     capture_payload, enabled, created_at, updated_at";
+     capture_payload, enabled, created_at, updated_at, mapping";
 
 pub(super) fn revision(connection: &Connection) -> Result<i64, StoreError> {
     let mut statement = connection.prepare_cached("SELECT revision FROM integrations_revision")?;
@@ -50,7 +50,7 @@ pub(super) fn add(
     let now = time::format(now);
     transaction.execute(
         &format!(
-            "INSERT INTO integrations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)"
+            "INSERT INTO integrations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9)"
         ),
         params![
             new.name,
@@ -61,6 +61,9 @@ pub(super) fn add(
             new.auth.encoding().map(|encoding| encoding.as_str()),
             new.capture_payload,
             now,
+            new.format
+                .mapping()
+                .map(|mapping| serde_json::to_string(mapping).expect("a mapping serializes")),
         ],
     )?;
     if let Some(secret) = &new.secret {
@@ -168,6 +171,7 @@ struct RawIntegration {
     enabled: bool,
     created_at: String,
     updated_at: String,
+    mapping: Option<String>,
 }
 
 fn raw_integration(row: &Row<'_>) -> rusqlite::Result<RawIntegration> {
@@ -182,7 +186,21 @@ fn raw_integration(row: &Row<'_>) -> rusqlite::Result<RawIntegration> {
         enabled: row.get(7)?,
         created_at: row.get(8)?,
         updated_at: row.get(9)?,
+        mapping: row.get(10)?,
     })
+}
+
+/// The format as stored: its name, and for `mapping` the pointers as JSON.
+fn stored_format(name: &str, mapping: Option<&str>) -> Result<Format, StoreError> {
+    if let Some(format) = Format::named(name) {
+        return Ok(format);
+    }
+    match (name, mapping) {
+        ("mapping", Some(json)) => serde_json::from_str::<Mapping>(json)
+            .map(|mapping| Format::Mapping(Box::new(mapping)))
+            .map_err(|_| corrupt("mapping", json)),
+        _ => Err(corrupt("format", name)),
+    }
 }
 
 fn with_secrets(connection: &Connection, raw: RawIntegration) -> Result<Integration, StoreError> {
@@ -201,7 +219,7 @@ fn with_secrets(connection: &Connection, raw: RawIntegration) -> Result<Integrat
     .map_err(|(field, _)| corrupt("auth setting", field))?;
     let parse_time = |text: &str| time::parse(text).ok_or_else(|| corrupt("time", text));
     Ok(Integration {
-        format: Format::parse(&raw.format).ok_or_else(|| corrupt("format", &raw.format))?,
+        format: stored_format(&raw.format, raw.mapping.as_deref())?,
         auth,
         capture_payload: raw.capture_payload,
         enabled: raw.enabled,

@@ -294,3 +294,80 @@ fn alerts_and_alert_print_tables_from_the_database() {
     let (ok, _, stderr) = run_cli(&app.db_path, &["alerts", "--state", "closed"]);
     assert!(!ok && stderr.contains("closed"), "{stderr}");
 }
+
+#[test]
+fn a_mapping_integration_is_added_with_pointers_and_an_action_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    let args = [
+        "integration",
+        "add",
+        "tool",
+        "--format",
+        "mapping",
+        "--map",
+        "id=/event/id",
+        "--map",
+        "title=/event/name",
+        "--map",
+        "action=/state",
+        "--action-map",
+        "OPEN=create",
+        "--action-map",
+        "CLOSED=resolve",
+    ];
+    let (ok, _, stderr) = run_cli(&db, &args);
+    assert!(ok, "{stderr}");
+    let (_, show, _) = run_cli(&db, &["integration", "show", "tool"]);
+    let view: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(view["map"]["id"], "/event/id");
+    assert_eq!(view["action_map"]["CLOSED"], "resolve");
+
+    let refused: [(&[&str], &str); 4] = [
+        (
+            &[
+                "integration",
+                "add",
+                "x",
+                "--format",
+                "mapping",
+                "--map",
+                "title=/t",
+            ],
+            "map:",
+        ),
+        (
+            &[
+                "integration",
+                "add",
+                "x",
+                "--format",
+                "mapping",
+                "--map",
+                "id=event",
+            ],
+            "map:",
+        ),
+        (
+            &[
+                "integration",
+                "add",
+                "x",
+                "--format",
+                "mapping",
+                "--map",
+                "id=/i",
+                "--map",
+                "action=/a",
+                "--action-map",
+                "OPEN=open",
+            ],
+            "action_map:",
+        ),
+        (&["integration", "add", "x", "--map", "id=/i"], "map:"),
+    ];
+    for (args, field) in refused {
+        let (ok, _, stderr) = run_cli(&db, args);
+        assert!(!ok && stderr.contains(field), "{args:?}: {stderr}");
+    }
+}

@@ -4,16 +4,19 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// Posts `body` as the sender would: Plerion signs it, Pingara sends its secret header,
-/// Alertmanager a Bearer token.
+/// Posts `body` as the sender would: Plerion and PlexTrac sign it, Pingara and Elastio send
+/// their secret header, Alertmanager a Bearer token.
 fn post(app: &TestApp, integration: &str, body: &Value) -> (u16, Value) {
     let raw = body.to_string();
-    let signature = format!("sha256={}", hmac_hex(HMAC_KEY, raw.as_bytes()));
+    let plain_signature = hmac_hex(HMAC_KEY, raw.as_bytes());
+    let signature = format!("sha256={plain_signature}");
     let bearer = format!("Bearer {BEARER}");
     let header = match integration {
         "plerion-alerts" => ("plerion-signature", signature.as_str()),
         "pingara" => ("X-Pingara-Secret", TOKEN),
         "alertmanager" => ("authorization", bearer.as_str()),
+        "elastio" => ("X-API-Key", TOKEN),
+        "plextrac" => ("X-Authorization-HMAC-256", plain_signature.as_str()),
         other => panic!("no sender for {other}"),
     };
     let response = app.post_hook(integration, &[header], raw);
@@ -254,4 +257,90 @@ fn unreadable_payloads_are_422_naming_the_field() {
         let got = answer["error"]["message"].as_str().unwrap();
         assert!(got.starts_with(message), "{integration}: {got}");
     }
+}
+
+#[test]
+fn a_mapping_reads_elastio_style_events_through_their_lifecycle() {
+    let app = spawn_app();
+    let open = fixture_json("mapping/elastio_event_open.json");
+    expect(&app, "elastio", &open, &[("created", "open", "-")]);
+    expect(&app, "elastio", &open, &[("deduplicated", "open", "-")]);
+    expect(
+        &app,
+        "elastio",
+        &fixture_json("mapping/elastio_event_resolved.json"),
+        &[("resolved", "resolved", "-")],
+    );
+    expect(&app, "elastio", &open, &[("ignored", "resolved", "stale")]);
+    let mut again = open.clone();
+    again["occurred_at"] = json!("2026-11-22T21:00:00Z");
+    expect(&app, "elastio", &again, &[("reopened", "open", "-")]);
+    let alert = app.alert("elastio", "evt_4f1c2a").unwrap();
+    assert_eq!(
+        alert.title,
+        "Ransomware detected in a recovery point of vol-0a1b2c3d"
+    );
+    assert_eq!(
+        (alert.severity.map(|s| s.as_str()), alert.tags.len()),
+        (Some("error"), 3)
+    );
+}
+
+#[test]
+fn a_mapping_reads_a_plextrac_style_batch() {
+    let app = spawn_app();
+    let findings = fixture_json("mapping/plextrac_findings.json");
+    // The first finding opens, the second is an update of an unknown (but titled) finding, so it
+    // opens too; the third closes one never seen.
+    expect(
+        &app,
+        "plextrac",
+        &findings,
+        &[
+            ("created", "open", "-"),
+            ("created", "open", "-"),
+            ("ignored", "-", "unknown_alert"),
+        ],
+    );
+    let alert = app.alert("plextrac", "50211").unwrap();
+    assert_eq!(
+        (alert.title.as_str(), alert.severity.map(|s| s.as_str())),
+        ("SQL injection in /search", Some("critical"))
+    );
+    assert_eq!(
+        app.alert("plextrac", "50212")
+            .unwrap()
+            .severity
+            .map(|s| s.as_str()),
+        Some("warning")
+    );
+}
+
+#[test]
+fn a_mapping_names_the_pointer_it_could_not_read() {
+    let app = spawn_app();
+    let mut unknown_status = fixture_json("mapping/elastio_event_open.json");
+    unknown_status["status"] = json!("SNOOZED");
+    let (status, answer) = post(&app, "elastio", &unknown_status);
+    assert_eq!(status, 422);
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("/status: `SNOOZED` has no action"));
+    let (status, answer) = post(
+        &app,
+        "plextrac",
+        &json!({"data": {"findings": [{"title": "no id"}]}}),
+    );
+    assert_eq!(
+        (
+            status,
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next()
+        ),
+        (422, Some("/data/findings/0/id"))
+    );
 }

@@ -68,6 +68,41 @@ fn standard_integrations() -> Vec<IntegrationOptions> {
     let mut alertmanager = integration("alertmanager", "bearer", Some(BEARER));
     alertmanager.format = Some("alertmanager".into());
     alertmanager.auth = None;
+    let map = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let mut elastio = integration("elastio", "token", Some(TOKEN));
+    elastio.format = Some("mapping".into());
+    elastio.header = Some("X-API-Key".into());
+    elastio.map = map(&[
+        ("id", "/event_id"),
+        ("title", "/message"),
+        ("severity", "/severity"),
+        ("timestamp", "/occurred_at"),
+        ("tags", "/labels"),
+        ("action", "/status"),
+    ]);
+    elastio.action_map = map(&[("OPEN", "create"), ("RESOLVED", "resolve")]);
+    let mut plextrac = integration("plextrac", "hmac-sha256", Some(HMAC_KEY));
+    plextrac.format = Some("mapping".into());
+    plextrac.auth = None;
+    plextrac.preset = Some("plextrac".into());
+    plextrac.map = map(&[
+        ("items", "/data/findings"),
+        ("id", "/id"),
+        ("title", "/title"),
+        ("severity", "/severity"),
+        ("tags", "/tags"),
+        ("action", "/status"),
+    ]);
+    plextrac.action_map = map(&[
+        ("Open", "create"),
+        ("In Process", "update"),
+        ("Closed", "resolve"),
+    ]);
     let mut capture = integration("capture", "token", Some(TOKEN));
     capture.capture_payload = true;
     vec![
@@ -85,6 +120,8 @@ fn standard_integrations() -> Vec<IntegrationOptions> {
         plerion_alerts,
         pingara,
         alertmanager,
+        elastio,
+        plextrac,
     ]
 }
 
