@@ -35,6 +35,10 @@ pub struct IntegrationView<'a> {
     pub capture_payload: bool,
     pub enabled: bool,
     pub active_secrets: usize,
+    /// PagerDuty integrations: their routing keys, which are addresses as much as credentials
+    /// and so are shown, as PagerDuty's own UI shows them (SPEC §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_keys: Option<Vec<&'a str>>,
     /// Format `mapping`: field → JSON Pointer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub map: Option<&'a BTreeMap<String, String>>,
@@ -70,6 +74,8 @@ impl Integration {
             capture_payload: self.capture_payload,
             enabled: self.enabled,
             active_secrets: self.secrets.len(),
+            routing_keys: (self.auth == AuthMethod::RoutingKey)
+                .then(|| self.secrets.iter().map(Secret::expose).collect()),
             map: self.format.mapping().map(Mapping::pointers),
             action_map: self.format.mapping().map(Mapping::actions),
             created_at: crate::time::format(self.created_at),
@@ -129,6 +135,13 @@ impl IntegrationOptions {
         validate_name(&self.name)?;
         let format = self.format()?;
         let auth = self.auth_method(&format)?;
+        // SPEC §2: routing keys are how PagerDuty senders address an integration, and only they.
+        if (format == Format::Pagerduty) != (auth == AuthMethod::RoutingKey) {
+            return Err(invalid(
+                "auth",
+                "pagerduty integrations, and only they, use routing-key auth",
+            ));
+        }
         let (secret, secret_generated) = match (&auth, self.secret) {
             (AuthMethod::None, Some(_)) => {
                 return Err(invalid("secret", "auth mode `none` takes no secret"))
@@ -213,6 +226,7 @@ impl IntegrationOptions {
             Format::Plerion => Err(("hmac-sha256", self.header.as_deref())),
             Format::Pingara => Err(("token", self.header.as_deref().or(Some(PINGARA_HEADER)))),
             Format::Alertmanager => Err(("bearer", self.header.as_deref())),
+            Format::Pagerduty => Err(("routing-key", self.header.as_deref())),
             Format::Pagertree | Format::Mapping(_) => Err(("token", self.header.as_deref())),
         }
     }

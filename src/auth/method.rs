@@ -27,6 +27,9 @@ pub enum AuthMethod {
     },
     /// <https://www.standardwebhooks.com>: `webhook-*` or `svix-*` headers.
     StandardWebhooks,
+    /// PagerDuty Events v2: the body's `routing_key` is one of the integration's keys. The one
+    /// mode checked after the body is parsed; the key is an address as much as a credential.
+    RoutingKey,
 }
 
 /// Senders whose HMAC header, prefix and encoding are known.
@@ -73,6 +76,7 @@ impl AuthMethod {
         "basic",
         "hmac-sha256",
         "standard-webhooks",
+        "routing-key",
     ];
 
     /// The mode's name as stored and shown.
@@ -84,6 +88,7 @@ impl AuthMethod {
             AuthMethod::Basic => "basic",
             AuthMethod::HmacSha256 { .. } => "hmac-sha256",
             AuthMethod::StandardWebhooks => "standard-webhooks",
+            AuthMethod::RoutingKey => "routing-key",
         }
     }
 
@@ -143,6 +148,7 @@ impl AuthMethod {
                 },
             },
             "standard-webhooks" => AuthMethod::StandardWebhooks,
+            "routing-key" => AuthMethod::RoutingKey,
             other => {
                 let modes = crate::model::or_list(Self::MODES);
                 return Err((

@@ -89,7 +89,15 @@ pub fn verify(
             hmac_signature::verify(given.trim_ascii(), prefix, *encoding, body, secrets)
         }
         AuthMethod::StandardWebhooks => standard_webhooks::verify(headers, body, secrets, now),
+        // The key is in the body; the caller parses it first and calls `verify_routing_key`.
+        AuthMethod::RoutingKey => Err(AuthError::MissingCredential("routing_key".into())),
     }
+}
+
+/// `routing-key` mode: the `routing_key` read from the body is one of `keys`, in constant time.
+pub fn verify_routing_key(given: Option<&str>, keys: &[Secret]) -> Result<(), AuthError> {
+    let given = given.ok_or_else(|| AuthError::MissingCredential("routing_key".into()))?;
+    matches_any_secret(given.as_bytes(), keys)
 }
 
 /// The `WWW-Authenticate` challenge that goes with a `401` for `method`.
@@ -104,6 +112,7 @@ pub fn challenge(method: &AuthMethod) -> String {
             format!("HMAC-SHA256 {REALM}, header=\"{header}\"")
         }
         AuthMethod::StandardWebhooks => format!("Standard-Webhooks {REALM}"),
+        AuthMethod::RoutingKey => format!("Routing-Key {REALM}, field=\"routing_key\""),
     }
 }
 
@@ -126,9 +135,11 @@ pub fn sign(
             Some(vec![(header.clone(), format!("{prefix}{signature}"))])
         }
         AuthMethod::StandardWebhooks => standard_webhooks::sign(secret, body, now, message_id),
-        AuthMethod::None | AuthMethod::Token { .. } | AuthMethod::Bearer | AuthMethod::Basic => {
-            None
-        }
+        AuthMethod::None
+        | AuthMethod::Token { .. }
+        | AuthMethod::Bearer
+        | AuthMethod::Basic
+        | AuthMethod::RoutingKey => None,
     }
 }
 

@@ -47,6 +47,8 @@ pub fn generate_secret(method: &AuthMethod) -> Secret {
     rand::thread_rng().fill_bytes(&mut bytes);
     match method {
         AuthMethod::StandardWebhooks => Secret(format!("{WHSEC_PREFIX}{}", STANDARD.encode(bytes))),
+        // PagerDuty's integration keys are 32 characters: 16 random bytes in hex.
+        AuthMethod::RoutingKey => Secret(hex(&bytes[..16])),
         AuthMethod::Basic => Secret(format!("alertgate:{}", hex(&bytes))),
         _ => Secret(hex(&bytes)),
     }
@@ -61,6 +63,11 @@ pub fn validate_secret(method: &AuthMethod, secret: &str) -> Result<Secret, Stri
     match method {
         AuthMethod::Basic if !secret.contains(':') => {
             Err("a basic secret is `user:password`".into())
+        }
+        AuthMethod::RoutingKey
+            if secret.len() != 32 || !secret.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Err("a routing key is 32 letters and digits".into())
         }
         AuthMethod::StandardWebhooks if Secret(secret.into()).standard_webhooks_key().is_none() => {
             Err("a standard-webhooks secret is `whsec_` followed by base64".into())

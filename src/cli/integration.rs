@@ -144,8 +144,19 @@ fn add(database: &mut Database, args: AddArgs) -> CliResult {
     if integration.auth == AuthMethod::None {
         eprintln!("warning: auth mode `none` accepts requests from anyone who can reach alertgate");
     }
-    if let (true, Some(secret)) = (new.secret_generated, &new.secret) {
-        println!("secret (shown only now): {}", secret.expose());
+    match (&integration.auth, new.secret_generated, &new.secret) {
+        (AuthMethod::RoutingKey, _, Some(key)) => {
+            println!(
+                "routing key: {} (senders put it in the body; `integration show` shows it again)",
+                key.expose()
+            );
+            println!(
+                "PagerDuty clients post to /v2/enqueue; others may post to /hooks/{}",
+                integration.name
+            );
+        }
+        (_, true, Some(secret)) => println!("secret (shown only now): {}", secret.expose()),
+        _ => {}
     }
     Ok(())
 }
@@ -163,10 +174,14 @@ fn rotate(database: &mut Database, name: &str, keep_old: bool) -> CliResult {
     database
         .rotate_secret(name, &secret, keep_old)
         .map_err(|error| error.to_string())?;
-    println!(
-        "new secret for `{name}` (shown only now): {}",
-        secret.expose()
-    );
+    if integration.auth == AuthMethod::RoutingKey {
+        println!("new routing key for `{name}`: {}", secret.expose());
+    } else {
+        println!(
+            "new secret for `{name}` (shown only now): {}",
+            secret.expose()
+        );
+    }
     if keep_old {
         println!("the previous secrets stay valid until the next rotation without --keep-old");
     }

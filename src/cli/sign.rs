@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::CliResult;
-use crate::auth;
+use crate::auth::{self, AuthMethod};
 use crate::store::Database;
 
 #[derive(clap::Args)]
@@ -33,6 +33,13 @@ pub(super) fn run(args: &SignArgs, db: &Path) -> CliResult {
     };
     let now = Utc::now();
     let message_id = format!("msg_{}", crate::ids::ulid(now));
+    if integration.auth == AuthMethod::RoutingKey {
+        return Err(format!(
+            "integration `{}` signs nothing: PagerDuty senders put \"routing_key\": \"{}\" in the body",
+            integration.name,
+            secret.expose()
+        ));
+    }
     let headers = auth::sign(&integration.auth, secret, &body, now, &message_id).ok_or_else(|| {
         format!(
             "integration `{}` uses {} auth, which signs nothing: its credential is the secret itself",

@@ -7,6 +7,7 @@
 mod alertmanager;
 mod mapping;
 mod object;
+mod pagerduty;
 mod pagertree;
 mod pingara;
 mod plerion;
@@ -18,6 +19,7 @@ use crate::lifecycle::Fields;
 use crate::model::Action;
 
 pub use mapping::{Mapping, FIELDS as MAPPING_FIELDS};
+pub use pagerduty::read_change as read_pagerduty_change;
 
 /// SPEC §1: an alert Id is 1-255 bytes of UTF-8.
 pub const MAX_ID_BYTES: usize = 255;
@@ -65,13 +67,21 @@ pub enum Format {
     Pingara,
     /// Prometheus Alertmanager's webhook, version 4.
     Alertmanager,
+    /// PagerDuty Events API v2, also served at `/v2/enqueue`.
+    Pagerduty,
     /// Any other sender, read through the integration's own JSON Pointers.
     Mapping(Box<Mapping>),
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] =
-        &["pagertree", "plerion", "pingara", "alertmanager", "mapping"];
+    pub const NAMES: &'static [&'static str] = &[
+        "pagertree",
+        "plerion",
+        "pingara",
+        "alertmanager",
+        "pagerduty",
+        "mapping",
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -79,6 +89,7 @@ impl Format {
             Format::Plerion => "plerion",
             Format::Pingara => "pingara",
             Format::Alertmanager => "alertmanager",
+            Format::Pagerduty => "pagerduty",
             Format::Mapping(_) => "mapping",
         }
     }
@@ -90,6 +101,7 @@ impl Format {
             "plerion" => Some(Format::Plerion),
             "pingara" => Some(Format::Pingara),
             "alertmanager" => Some(Format::Alertmanager),
+            "pagerduty" => Some(Format::Pagerduty),
             _ => None,
         }
     }
@@ -108,6 +120,7 @@ impl Format {
             Format::Plerion => plerion::read(body),
             Format::Pingara => pingara::read(body),
             Format::Alertmanager => alertmanager::read(body),
+            Format::Pagerduty => pagerduty::read(body),
             Format::Mapping(mapping) => mapping.read(body),
         }
     }

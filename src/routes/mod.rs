@@ -5,6 +5,8 @@ pub mod alerts;
 pub mod api;
 pub mod health;
 pub mod hooks;
+pub mod intake;
+pub mod pagerduty;
 pub mod stats;
 pub mod stream;
 
@@ -34,6 +36,14 @@ pub struct AppState {
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(web::resource("/hooks/{integration}").route(web::post().to(hooks::receive)))
+        .service(
+            web::resource(["/v2/enqueue", "/v2/enqueue/"])
+                .route(web::post().to(pagerduty::enqueue)),
+        )
+        .service(
+            web::resource(["/v2/change/enqueue", "/v2/change/enqueue/"])
+                .route(web::post().to(pagerduty::change)),
+        )
         .service(web::resource("/healthz").route(web::get().to(health::check)))
         .service(
             web::scope("/v1")

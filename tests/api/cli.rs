@@ -371,3 +371,49 @@ fn a_mapping_integration_is_added_with_pointers_and_an_action_map() {
         assert!(!ok && stderr.contains(field), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_pagerduty_integration_shows_its_routing_key_and_rotates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    let (ok, added, stderr) = run_cli(&db, &["integration", "add", "pd", "--format", "pagerduty"]);
+    assert!(ok, "{stderr}");
+    let key = added
+        .lines()
+        .find_map(|line| line.strip_prefix("routing key: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the routing key is printed")
+        .to_string();
+    assert_eq!(key.len(), 32);
+    let (_, show, _) = run_cli(&db, &["integration", "show", "pd"]);
+    let view: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(
+        (
+            view["auth"]["mode"].as_str(),
+            view["routing_keys"][0].as_str()
+        ),
+        (Some("routing-key"), Some(key.as_str()))
+    );
+    let (ok, rotated, _) = run_cli(&db, &["integration", "rotate-secret", "pd"]);
+    assert!(
+        ok && rotated.starts_with("new routing key for `pd`: ") && !rotated.contains(&key),
+        "{rotated}"
+    );
+    let (ok, _, stderr) = run_cli(&db, &["sign", "--integration", "pd", "-"]);
+    assert!(!ok && stderr.contains("routing_key"), "{stderr}");
+    let (ok, _, stderr) = run_cli(
+        &db,
+        &[
+            "integration",
+            "add",
+            "pd2",
+            "--format",
+            "pagerduty",
+            "--auth",
+            "token",
+        ],
+    );
+    assert!(!ok && stderr.contains("routing-key"), "{stderr}");
+    let (ok, _, stderr) = run_cli(&db, &["integration", "add", "pd3", "--auth", "routing-key"]);
+    assert!(!ok && stderr.contains("routing-key"), "{stderr}");
+}

@@ -22,6 +22,7 @@ pub const BEARER: &str = "bearer-77d0e2";
 pub const BASIC: &str = "alice:wonderland";
 pub const HMAC_KEY: &str = "hmac-key-5b8c";
 pub const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const PD_KEY: &str = "0123456789abcdef0123456789abcdef";
 pub const SW_SECRET_NEW: &str = "whsec_bm90LXRoZS1zZWNyZXQtYXQtYWxsLWluZGVlZA==";
 
 /// A header as a test sends it.
@@ -103,6 +104,8 @@ fn standard_integrations() -> Vec<IntegrationOptions> {
         ("In Process", "update"),
         ("Closed", "resolve"),
     ]);
+    let mut pagerduty = integration("pagerduty", "routing-key", Some(PD_KEY));
+    pagerduty.format = Some("pagerduty".into());
     let mut capture = integration("capture", "token", Some(TOKEN));
     capture.capture_payload = true;
     vec![
@@ -122,6 +125,7 @@ fn standard_integrations() -> Vec<IntegrationOptions> {
         alertmanager,
         elastio,
         plextrac,
+        pagerduty,
     ]
 }
 
@@ -247,6 +251,26 @@ impl TestApp {
     /// Posts a pagertree body to `default` with its token.
     pub fn send(&self, body: &serde_json::Value) -> Response {
         self.post_hook("default", &[("pagertree-token", TOKEN)], body.to_string())
+    }
+
+    /// `POST` a JSON body to any path, with `headers`; answers status, headers and JSON.
+    pub fn post_json(
+        &self,
+        path: &str,
+        headers: &[Header],
+        body: &str,
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, json(response))
     }
 
     /// `GET` on the API, with the token when one is configured; answers status and JSON.

@@ -11,6 +11,7 @@ mod helpers;
 mod idempotency;
 mod lifecycle;
 mod manual;
+mod pagerduty;
 mod query;
 mod stats;
 mod stream;
