@@ -126,6 +126,14 @@ impl Format {
     }
 }
 
+/// A sender payload from `fixtures/`, for the formats' unit tests.
+#[cfg(test)]
+pub(crate) fn fixture(path: &str) -> Value {
+    let path = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("the fixture exists"))
+        .expect("a fixture is JSON")
+}
+
 /// Checks an alert Id against SPEC §1.
 pub(crate) fn alert_id(field: &str, id: String) -> Result<String, FormatError> {
     if id.is_empty() || id.len() > MAX_ID_BYTES {

@@ -109,8 +109,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/fixtures/plerion/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        super::super::fixture(&format!("plerion/{name}"))
     }
 
     #[test]

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::api::{self, invalid, ApiAccess};
+use super::api::{self, ApiAccess};
 use super::AppState;
 use crate::cursor;
 use crate::error::ApiError;
@@ -12,7 +12,6 @@ use crate::formats::FormatError;
 use crate::lifecycle::Outcome;
 use crate::model::{Action, Severity, State};
 use crate::store::{AlertFilter, ManualAction, ManualReply};
-use crate::time;
 
 /// SPEC §5: `by` is at most 255 characters, `note` at most 4,096.
 const MAX_BY: usize = 255;
@@ -39,11 +38,7 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = filter(api::query(&request)?)?;
-    let store = state.store.clone();
-    // Reads are blocking SQLite work: they run on the blocking pool, off the actix workers.
-    let page = web::block(move || store.alerts(&filter))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let page = api::read(&state, move |store| store.alerts(&filter)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "alerts": page.alerts,
         "next_cursor": page.next.map(cursor::encode),
@@ -51,22 +46,15 @@ pub async fn list(
 }
 
 fn filter(params: ListParams) -> Result<AlertFilter, ApiError> {
-    let parse_time = |name: &str, text: Option<String>| {
-        text.map(|text| {
-            time::parse(&text)
-                .ok_or_else(|| invalid(name, format!("`{text}` is not an RFC 3339 time")))
-        })
-        .transpose()
-    };
     Ok(AlertFilter {
-        states: comma_list(
+        states: api::comma_list(
             "state",
             params.state.as_deref(),
             State::parse,
             State::expected,
         )?,
         integration: params.integration.filter(|name| !name.is_empty()),
-        severities: comma_list(
+        severities: api::comma_list(
             "severity",
             params.severity.as_deref(),
             Severity::parse,
@@ -74,30 +62,11 @@ fn filter(params: ListParams) -> Result<AlertFilter, ApiError> {
         )?,
         tag: params.tag.filter(|tag| !tag.is_empty()),
         title_contains: params.q.filter(|q| !q.is_empty()),
-        since: parse_time("since", params.since)?,
-        until: parse_time("until", params.until)?,
+        since: api::time("since", params.since)?,
+        until: api::time("until", params.until)?,
         changed_before: api::position(params.cursor.as_deref())?,
         limit: api::limit(params.limit.as_deref())?,
     })
-}
-
-/// `open,acknowledged` into states, naming the parameter when a value is unknown.
-fn comma_list<T>(
-    name: &str,
-    given: Option<&str>,
-    parse: fn(&str) -> Option<T>,
-    expected: fn() -> String,
-) -> Result<Vec<T>, ApiError> {
-    let Some(text) = given.filter(|text| !text.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    text.split(',')
-        .map(|value| {
-            let value = value.trim();
-            parse(value)
-                .ok_or_else(|| invalid(name, format!("`{value}` is not one of {}", expected())))
-        })
-        .collect()
 }
 
 /// `GET /v1/alerts/{integration}/{id}`
@@ -107,11 +76,11 @@ pub async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (integration, id) = path.into_inner();
-    let store = state.store.clone();
     let (lookup_integration, lookup_id) = (integration.clone(), id.clone());
-    let alert = web::block(move || store.alert(&lookup_integration, &lookup_id))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let alert = api::read(&state, move |store| {
+        store.alert(&lookup_integration, &lookup_id)
+    })
+    .await?;
     alert
         .map(|alert| HttpResponse::Ok().json(alert))
         .ok_or(ApiError::UnknownAlert { integration, id })
@@ -135,9 +104,8 @@ pub async fn timeline(
     let limit = api::limit(params.limit.as_deref())?;
     let after = api::position(params.cursor.as_deref())?.unwrap_or(0);
     let (integration, id) = path.into_inner();
-    let store = state.store.clone();
     let (lookup_integration, lookup_id) = (integration.clone(), id.clone());
-    let found = web::block(move || -> Result<_, crate::store::StoreError> {
+    let found = api::read(&state, move |store| {
         if store.alert(&lookup_integration, &lookup_id)?.is_none() {
             return Ok(None);
         }
@@ -146,8 +114,7 @@ pub async fn timeline(
             .timeline(&lookup_integration, &lookup_id, after, limit + 1)
             .map(Some)
     })
-    .await
-    .map_err(|_| ApiError::Internal)??;
+    .await?;
     let mut events = found.ok_or(ApiError::UnknownAlert { integration, id })?;
     let next_cursor = (events.len() > limit).then(|| {
         events.truncate(limit);

@@ -4,12 +4,14 @@ use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
 use crate::auth::{self, AuthMethod};
 use crate::cursor;
 use crate::error::ApiError;
+use crate::store::{Store, StoreError};
 
 /// SPEC §5: pages hold 1-500 items, 50 unless asked.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -85,6 +87,47 @@ pub fn position(given: Option<&str>) -> Result<Option<i64>, ApiError> {
                 .ok_or_else(|| invalid("cursor", "is not a cursor this server gave out"))
         })
         .transpose()
+}
+
+/// `open,acknowledged` into states, naming the parameter when a value is unknown.
+pub fn comma_list<T>(
+    name: &str,
+    given: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    expected: fn() -> String,
+) -> Result<Vec<T>, ApiError> {
+    let Some(text) = given.filter(|text| !text.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|value| {
+            let value = value.trim();
+            parse(value)
+                .ok_or_else(|| invalid(name, format!("`{value}` is not one of {}", expected())))
+        })
+        .collect()
+}
+
+/// An RFC 3339 time parameter.
+pub fn time(name: &str, given: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    given
+        .map(|text| {
+            crate::time::parse(&text)
+                .ok_or_else(|| invalid(name, format!("`{text}` is not an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+/// Runs a blocking store read on the blocking pool, off the actix workers.
+pub async fn read<T: Send + 'static>(
+    state: &AppState,
+    read: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    web::block(move || read(store.as_ref()))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(ApiError::from)
 }
 
 pub fn invalid(name: &str, message: impl Into<String>) -> ApiError {

@@ -4,10 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::Deserialize;
 
-use super::api::{self, invalid, ApiAccess};
+use super::api::{self, ApiAccess};
 use super::AppState;
 use crate::error::ApiError;
-use crate::time;
 
 /// Response times cover episodes opened within this long, unless `since` says otherwise.
 const DEFAULT_WINDOW: Duration = Duration::days(7);
@@ -24,14 +23,8 @@ pub async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params: StatsParams = api::query(&request)?;
-    let since = match params.since {
-        None => (state.clock)() - DEFAULT_WINDOW,
-        Some(text) => time::parse(&text)
-            .ok_or_else(|| invalid("since", format!("`{text}` is not an RFC 3339 time")))?,
-    };
-    let store = state.store.clone();
-    let stats = web::block(move || store.stats(since))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let since =
+        api::time("since", params.since)?.unwrap_or_else(|| (state.clock)() - DEFAULT_WINDOW);
+    let stats = api::read(&state, move |store| store.stats(since)).await?;
     Ok(HttpResponse::Ok().json(stats))
 }

@@ -56,20 +56,12 @@ pub async fn subscribe(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params: StreamParams = api::query(&request)?;
-    let states = match params.state.as_deref().filter(|text| !text.is_empty()) {
-        None => Vec::new(),
-        Some(text) => text
-            .split(',')
-            .map(|value| {
-                State::parse(value.trim()).ok_or_else(|| {
-                    invalid(
-                        "state",
-                        format!("`{value}` is not one of {}", State::expected()),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    let states = api::comma_list(
+        "state",
+        params.state.as_deref(),
+        State::parse,
+        State::expected,
+    )?;
     let filter = StreamFilter {
         integration: params.integration.filter(|name| !name.is_empty()),
         states,
