@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Deliveries that may wait for the database writer before new ones get 503 + Retry-After.
     #[arg(long, env = "ALERTGATE_QUEUE_CAPACITY", default_value_t = WriterSettings::default().queue_capacity)]
     pub queue_capacity: usize,
+    /// Days the delivery log keeps each request.
+    #[arg(long, env = "ALERTGATE_KEEP_DELIVERIES", default_value_t = 30)]
+    pub keep_deliveries: u32,
 }
 
 /// Everything the server needs to start, checked.
@@ -89,6 +92,7 @@ impl Config {
             workers: args.workers,
             writer: WriterSettings {
                 queue_capacity: args.queue_capacity,
+                keep_deliveries: chrono::Duration::days(i64::from(args.keep_deliveries.max(1))),
                 ..WriterSettings::default()
             },
             api_token: token("ALERTGATE_API_TOKEN"),

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 const VERSION: &str = "v1:";
+const KEY_VERSION: &str = "k1:";
 
 pub fn encode(position: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{VERSION}{position}"))
@@ -23,6 +24,20 @@ pub fn decode(cursor: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// A cursor for a position that is a key (a delivery id) rather than a number.
+pub fn encode_key(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{KEY_VERSION}{key}"))
+}
+
+/// The key in a cursor made by `encode_key`.
+pub fn decode_key(cursor: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix(KEY_VERSION)
+        .filter(|key| !key.is_empty())
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,6 +47,17 @@ mod tests {
         for position in [0, 1, 42, i64::MAX] {
             assert_eq!(decode(&encode(position)), Some(position));
         }
+    }
+
+    #[test]
+    fn keys_round_trip_and_do_not_pass_for_positions() {
+        let cursor = encode_key("dlv_01M8EEETWF3JXHJN1EAAQSJTY1");
+        assert_eq!(
+            decode_key(&cursor).as_deref(),
+            Some("dlv_01M8EEETWF3JXHJN1EAAQSJTY1")
+        );
+        assert_eq!(decode(&cursor), None);
+        assert_eq!(decode_key(&encode(5)), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::formats::FormatError;
+use crate::integration::InvalidIntegration;
 use crate::lifecycle::{Alert, Reason};
 use crate::store::StoreError;
 
@@ -28,6 +29,17 @@ pub enum ApiError {
     /// carries the alert as it stands.
     #[error("the alert is {}, so this changes nothing", .reason.as_str().replace('_', " "))]
     IgnoredTransition { reason: Reason, alert: Box<Alert> },
+    /// 409: an integration of that name exists.
+    #[error("an integration named `{0}` exists already")]
+    IntegrationExists(String),
+    /// 409: rotating with `keep_old` would exceed five active secrets.
+    #[error(
+        "integration `{0}` already has 5 active secrets; rotate without keep_old to replace them"
+    )]
+    TooManySecrets(String),
+    /// 422: the integration asked for is not valid; the message names the field.
+    #[error("{0}")]
+    InvalidIntegration(#[from] InvalidIntegration),
     /// 413: the body exceeds the configured limit.
     #[error("the body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -72,6 +84,9 @@ impl ApiError {
             ApiError::UnknownAlert { .. } => "alert_not_found",
             ApiError::IgnoredTransition { reason, .. } => reason.as_str(),
             ApiError::InvalidParameter { .. } => "invalid_parameter",
+            ApiError::IntegrationExists(_) => "integration_exists",
+            ApiError::TooManySecrets(_) => "too_many_secrets",
+            ApiError::InvalidIntegration(_) => "invalid_integration",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -90,6 +105,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::Busy | StoreError::Stopped => ApiError::Busy,
+            StoreError::NoSuchIntegration(name) => ApiError::UnknownIntegration(name),
+            StoreError::IntegrationExists(name) => ApiError::IntegrationExists(name),
+            StoreError::TooManySecrets(name) => ApiError::TooManySecrets(name),
             other => {
                 log::error!("store error: {other}");
                 ApiError::Internal
@@ -104,7 +122,9 @@ impl ResponseError for ApiError {
             ApiError::UnknownIntegration(_)
             | ApiError::NoSuchEndpoint
             | ApiError::UnknownAlert { .. } => StatusCode::NOT_FOUND,
-            ApiError::IgnoredTransition { .. } => StatusCode::CONFLICT,
+            ApiError::IgnoredTransition { .. }
+            | ApiError::IntegrationExists(_)
+            | ApiError::TooManySecrets(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -112,7 +132,9 @@ impl ResponseError for ApiError {
             | ApiError::InvalidHeader(_)
             | ApiError::InvalidParameter { .. }
             | ApiError::UnreadableBody => StatusCode::BAD_REQUEST,
-            ApiError::InvalidPayload(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidPayload(_) | ApiError::InvalidIntegration(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Busy | ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -25,6 +25,13 @@ pub fn delivery_id(now: DateTime<Utc>) -> String {
     format!("dlv_{}", ulid(now))
 }
 
+/// The smallest delivery id minted at `time`: every delivery of `time` or later sorts at or
+/// above it, so a time range is a range of ids.
+pub fn delivery_id_floor(time: DateTime<Utc>) -> String {
+    let id = ulid(time);
+    format!("dlv_{}{}", &id[..10], "0".repeat(16))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -38,5 +45,8 @@ mod tests {
         assert_eq!(earlier.len(), 26);
         assert!(earlier < later);
         assert!(delivery_id(Utc::now()).starts_with("dlv_"));
+        let at = Utc.timestamp_millis_opt(5_000).unwrap();
+        assert!(delivery_id_floor(at) <= delivery_id(at));
+        assert!(delivery_id(at - chrono::Duration::milliseconds(1)) < delivery_id_floor(at));
     }
 }

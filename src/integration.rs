@@ -4,7 +4,7 @@
 //! `validate`; nothing else checks names, formats or auth options, so the two can never disagree.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
@@ -84,8 +84,10 @@ impl Integration {
     }
 }
 
-/// What a person asks for when adding an integration, as typed: nothing checked yet.
-#[derive(Default)]
+/// What a person asks for when adding an integration, as typed (CLI flags, or the admin API's
+/// JSON with the same names): nothing checked yet.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct IntegrationOptions {
     pub name: String,
     pub format: Option<String>,
@@ -254,6 +256,106 @@ impl IntegrationOptions {
 
 /// The header Pingara's documentation uses for its shared secret.
 const PINGARA_HEADER: &str = "X-Pingara-Secret";
+
+/// The admin API's PATCH: each key given replaces the current setting (SPEC §6).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrationPatch {
+    pub format: Option<String>,
+    pub auth: Option<String>,
+    pub header: Option<String>,
+    pub prefix: Option<String>,
+    pub encoding: Option<String>,
+    pub preset: Option<String>,
+    pub capture_payload: Option<bool>,
+    pub enabled: Option<bool>,
+    pub map: Option<BTreeMap<String, String>>,
+    pub action_map: Option<BTreeMap<String, String>>,
+}
+
+/// An integration after a PATCH, and the secret it needs when its old ones no longer fit.
+pub struct Patched {
+    pub integration: Integration,
+    /// Replaces every active secret; shown once.
+    pub new_secret: Option<Secret>,
+}
+
+impl Integration {
+    /// Applies `patch` through the same validation as `integration add`: either the whole
+    /// change is valid, or nothing changes and the error names the field.
+    pub fn patched(&self, patch: IntegrationPatch) -> Result<Patched, InvalidIntegration> {
+        let new_auth_mode = patch.auth.is_some() || patch.preset.is_some();
+        let keep = |given: Option<String>, current: Option<&str>| {
+            given.or_else(|| {
+                (!new_auth_mode)
+                    .then(|| current.map(str::to_string))
+                    .flatten()
+            })
+        };
+        let format = patch
+            .format
+            .unwrap_or_else(|| self.format.as_str().to_string());
+        let mapping = self.format.mapping().filter(|_| format == "mapping");
+        let options = IntegrationOptions {
+            name: self.name.clone(),
+            auth: match (&patch.auth, &patch.preset) {
+                (None, None) => Some(self.auth.mode().to_string()),
+                _ => patch.auth,
+            },
+            header: keep(patch.header, self.auth.header()),
+            prefix: keep(patch.prefix, self.auth.prefix()),
+            encoding: keep(
+                patch.encoding,
+                self.auth.encoding().map(|encoding| encoding.as_str()),
+            ),
+            preset: patch.preset,
+            secret: None,
+            capture_payload: patch.capture_payload.unwrap_or(self.capture_payload),
+            map: patch
+                .map
+                .unwrap_or_else(|| mapping.map(|m| m.pointers().clone()).unwrap_or_default()),
+            action_map: patch.action_map.unwrap_or_else(|| {
+                let actions = mapping.map(|m| m.actions().clone()).unwrap_or_default();
+                actions
+                    .into_iter()
+                    .map(|(value, action)| (value, action.as_str().to_string()))
+                    .collect()
+            }),
+            format: Some(format),
+        };
+        let checked = options.validate()?;
+        // The old secrets stay when they still fit the (possibly new) mode; otherwise the
+        // freshly generated one replaces them all.
+        let fits = !self.secrets.is_empty()
+            && self
+                .secrets
+                .iter()
+                .all(|secret| auth::validate_secret(&checked.auth, secret.expose()).is_ok());
+        let new_secret = match checked.auth {
+            AuthMethod::None => None,
+            _ if fits => None,
+            _ => checked.secret,
+        };
+        let secrets = new_secret.iter().cloned().collect::<Vec<_>>();
+        Ok(Patched {
+            integration: Integration {
+                name: self.name.clone(),
+                format: checked.format,
+                auth: checked.auth,
+                capture_payload: checked.capture_payload,
+                enabled: patch.enabled.unwrap_or(self.enabled),
+                secrets: if secrets.is_empty() {
+                    self.secrets.clone()
+                } else {
+                    secrets
+                },
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            },
+            new_secret,
+        })
+    }
+}
 
 /// SPEC §1: `^[a-z0-9][a-z0-9_-]{0,63}$`.
 pub fn validate_name(name: &str) -> Result<(), InvalidIntegration> {

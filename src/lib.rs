@@ -16,6 +16,7 @@
 //! - `formats`: pure readers of sender payloads into events (SPEC §3).
 //! - `lifecycle`: the pure alert state machine (SPEC §4).
 //! - `integration`: what an integration is and the one place that validates one.
+//! - `dry_run`: what a delivery would do, through the real functions, storing nothing.
 //! - `store`: the only SQL: the group-committing writer, readers, migrations.
 //! - `model`: shared vocabularies (state, action, severity, source) and their spellings.
 //! - `ids`, `time`, `cursor`: delivery ids, the one text form of time, pagination cursors.
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod cursor;
+pub mod dry_run;
 pub mod error;
 pub mod formats;
 pub mod ids;

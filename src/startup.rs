@@ -45,6 +45,7 @@ impl Application {
             integrations,
             max_body: config.max_body,
             api_tokens: api_tokens(config),
+            admin_token: config.admin_token.clone(),
             clock,
         });
         let port = listener.local_addr()?.port();

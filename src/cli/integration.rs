@@ -30,6 +30,26 @@ pub enum IntegrationCommand {
     Enable { name: String },
     /// Answer 404 to deliveries, as if the integration did not exist.
     Disable { name: String },
+    /// Show what a delivery would do (authentication, events, outcomes) without storing anything.
+    Test(TestArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    name: String,
+    /// The body, as the sender would send it; `-` reads standard input.
+    file: String,
+    /// A header the sender would send, as 'Name: value'; without any, authentication is skipped.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = header_line)]
+    headers: Vec<(String, String)>,
+}
+
+/// `Name: value`, split at the first colon.
+fn header_line(text: &str) -> Result<(String, String), String> {
+    text.split_once(':')
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .filter(|(name, _)| !name.is_empty())
+        .ok_or_else(|| format!("`{text}` is not a header line `Name: value`"))
 }
 
 #[derive(clap::Args)]
@@ -108,6 +128,32 @@ pub(super) fn run(command: IntegrationCommand, db: &Path) -> CliResult {
         }
         IntegrationCommand::Enable { name } => set_enabled(&mut database, &name, true),
         IntegrationCommand::Disable { name } => set_enabled(&mut database, &name, false),
+        IntegrationCommand::Test(args) => test(&database, &args),
+    }
+}
+
+/// Prints the dry run as JSON; fails (exit 1) when the real delivery would not be applied.
+fn test(database: &Database, args: &TestArgs) -> CliResult {
+    let integration = database
+        .integration(&args.name)
+        .map_err(|error| error.to_string())?;
+    let body = super::read_input(&args.file)?;
+    let headers = (!args.headers.is_empty()).then_some(args.headers.as_slice());
+    if headers.is_none() {
+        eprintln!("no --header given: authentication is skipped");
+    }
+    let run = crate::dry_run::dry_run(&integration, headers, &body, chrono::Utc::now(), |id| {
+        database.alert(&integration.name, id)
+    })
+    .map_err(|error| error.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&run).expect("a dry run serializes")
+    );
+    if run.would_apply() {
+        Ok(())
+    } else {
+        Err("this delivery would not be applied".into())
     }
 }
 

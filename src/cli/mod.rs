@@ -72,3 +72,16 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Errors of CLI commands are shown as their message, to a person.
 type CliResult = Result<(), String>;
+
+/// The bytes of `file`, or of standard input for `-`.
+fn read_input(file: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    if file == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .map_err(|error| format!("cannot read standard input: {error}"))?;
+        return Ok(body);
+    }
+    std::fs::read(file).map_err(|error| format!("cannot read {file}: {error}"))
+}

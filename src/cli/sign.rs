@@ -1,6 +1,5 @@
 //! `alertgate sign --integration NAME [FILE|-]`: the headers a sender would add for a body.
 
-use std::io::Read;
 use std::path::Path;
 
 use chrono::Utc;
@@ -24,7 +23,7 @@ pub(super) fn run(args: &SignArgs, db: &Path) -> CliResult {
     let integration = database
         .integration(&args.integration)
         .map_err(|error| error.to_string())?;
-    let body = read_body(&args.file)?;
+    let body = super::read_input(&args.file)?;
     let Some(secret) = integration.secrets.first() else {
         return Err(format!(
             "integration `{}` has no secret to sign with",
@@ -51,15 +50,4 @@ pub(super) fn run(args: &SignArgs, db: &Path) -> CliResult {
         println!("{name}: {value}");
     }
     Ok(())
-}
-
-fn read_body(file: &str) -> Result<Vec<u8>, String> {
-    if file == "-" {
-        let mut body = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut body)
-            .map_err(|error| format!("cannot read standard input: {error}"))?;
-        return Ok(body);
-    }
-    std::fs::read(file).map_err(|error| format!("cannot read {file}: {error}"))
 }

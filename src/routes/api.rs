@@ -52,6 +52,40 @@ fn check_access(request: &HttpRequest) -> Result<ApiAccess, ApiError> {
     })
 }
 
+/// Proof that the caller holds the admin token. With none configured the admin API is off and
+/// answers `404` whatever the request carries (SPEC §6).
+pub struct AdminAccess;
+
+impl FromRequest for AdminAccess {
+    type Error = ApiError;
+    type Future = Ready<Result<AdminAccess, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(check_admin(request))
+    }
+}
+
+fn check_admin(request: &HttpRequest) -> Result<AdminAccess, ApiError> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered with the app");
+    let Some(token) = &state.admin_token else {
+        return Err(ApiError::NoSuchEndpoint);
+    };
+    let now = (state.clock)();
+    auth::verify(
+        &AuthMethod::Bearer,
+        request.headers(),
+        b"",
+        std::slice::from_ref(token),
+        now,
+    )
+    .map(|()| AdminAccess)
+    .map_err(|_| ApiError::Unauthorized {
+        challenge: auth::challenge(&AuthMethod::Bearer),
+    })
+}
+
 /// Deserializes the query string, naming the parameter that is wrong or unknown.
 pub fn query<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(request.query_string())

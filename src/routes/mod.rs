@@ -6,6 +6,7 @@ pub mod api;
 pub mod health;
 pub mod hooks;
 pub mod intake;
+pub mod integrations;
 pub mod pagerduty;
 pub mod stats;
 pub mod stream;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub max_body: usize,
     /// Bearer tokens that open `/v1` (the API and the admin token); empty: the API is open.
     pub api_tokens: Vec<Secret>,
+    /// The token of `/v1/integrations`; unset, the admin API is off (`404`).
+    pub admin_token: Option<Secret>,
     /// What time it is: for authentication's timestamp window, receipt times and defaults.
     pub clock: Clock,
 }
@@ -45,6 +48,24 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::post().to(pagerduty::change)),
         )
         .service(web::resource("/healthz").route(web::get().to(health::check)))
+        .service(
+            web::scope("/v1/integrations")
+                .route("", web::get().to(integrations::list))
+                .route("", web::post().to(integrations::create))
+                .route("/{name}", web::get().to(integrations::show))
+                .route("/{name}", web::patch().to(integrations::update))
+                .route("/{name}", web::delete().to(integrations::remove))
+                .route(
+                    "/{name}/rotate-secret",
+                    web::post().to(integrations::rotate_secret),
+                )
+                .route(
+                    "/{name}/deliveries",
+                    web::get().to(integrations::deliveries),
+                )
+                .route("/{name}/test", web::post().to(integrations::test))
+                .default_service(web::to(admin_not_found)),
+        )
         .service(
             web::scope("/v1")
                 .route("/alerts", web::get().to(alerts::list))
@@ -68,5 +89,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoSuchEndpoint)
+}
+
+/// Unknown paths under the admin API: still behind its token, so they tell nothing either.
+async fn admin_not_found(_: api::AdminAccess) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoSuchEndpoint)
 }

@@ -36,16 +36,16 @@ impl Database {
     }
 
     pub fn add_integration(&mut self, new: &NewIntegration) -> Result<Integration, StoreError> {
-        integrations::add(&mut self.connection, new, Utc::now())?;
+        self.change(|connection| integrations::add(connection, new, Utc::now()))?;
         self.integration(&new.name)
     }
 
     pub fn remove_integration(&mut self, name: &str) -> Result<(), StoreError> {
-        integrations::remove(&mut self.connection, name)
+        self.change(|connection| integrations::remove(connection, name, false))
     }
 
     pub fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), StoreError> {
-        integrations::set_enabled(&mut self.connection, name, enabled, Utc::now())
+        self.change(|connection| integrations::set_enabled(connection, name, enabled, Utc::now()))
     }
 
     pub fn rotate_secret(
@@ -54,7 +54,19 @@ impl Database {
         secret: &Secret,
         keep_old: bool,
     ) -> Result<(), StoreError> {
-        integrations::rotate_secret(&mut self.connection, name, secret, keep_old, Utc::now())
+        self.change(|connection| {
+            integrations::rotate_secret(connection, name, secret, keep_old, Utc::now())
+        })
+    }
+
+    /// Runs `change` in a transaction of its own.
+    fn change(
+        &mut self,
+        change: impl FnOnce(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        change(&transaction)?;
+        Ok(transaction.commit()?)
     }
 
     pub fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError> {

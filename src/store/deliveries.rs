@@ -3,13 +3,15 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use serde::Serialize;
+
 use super::{RejectedDelivery, StoreError};
-use crate::time;
+use crate::{ids, time};
 
 /// SPEC §3: an idempotency key is remembered for 24 hours.
 pub(super) const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
 /// Expired keys are deleted this many at a time, so pruning never holds the writer for long.
-const PRUNE_BATCH: i64 = 1000;
+pub(super) const PRUNE_BATCH: i64 = 1000;
 
 /// One row of the delivery log.
 pub(super) struct DeliveryRow<'a> {
@@ -99,6 +101,124 @@ pub(super) fn remember_answer(
     Ok(())
 }
 
+/// Which deliveries of one integration to list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    pub integration: String,
+    /// Only this HTTP status.
+    pub status: Option<u16>,
+    /// Only deliveries older than this one (the cursor).
+    pub before: Option<String>,
+    pub limit: usize,
+}
+
+/// One row of the delivery log, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub at: String,
+    pub status: u16,
+    pub error_code: Option<String>,
+    pub outcomes: Option<serde_json::Value>,
+    pub duration_ms: Option<i64>,
+    pub remote_addr: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryRecord>,
+    /// The id to continue before, when there are more.
+    pub next: Option<String>,
+}
+
+/// Elastio-style success and failure counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryCounts {
+    pub accepted: i64,
+    pub rejected: i64,
+    pub last_accepted_at: Option<String>,
+    pub last_rejected_at: Option<String>,
+}
+
+pub(super) fn list(
+    connection: &Connection,
+    filter: &DeliveryFilter,
+) -> Result<DeliveryPage, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT id, at, status, error_code, outcomes, duration_ms, remote_addr, idempotency_key, body \
+         FROM deliveries WHERE integration = ?1 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR status = ?3) \
+         ORDER BY id DESC LIMIT ?4",
+    )?;
+    let limit = i64::try_from(filter.limit)
+        .unwrap_or(i64::MAX)
+        .saturating_add(1);
+    let rows = statement.query_map(
+        params![filter.integration, filter.before, filter.status, limit],
+        |row| {
+            let outcomes: Option<String> = row.get(4)?;
+            Ok(DeliveryRecord {
+                id: row.get(0)?,
+                at: row.get(1)?,
+                status: row.get(2)?,
+                error_code: row.get(3)?,
+                outcomes: outcomes.and_then(|text| serde_json::from_str(&text).ok()),
+                duration_ms: row.get(5)?,
+                remote_addr: row.get(6)?,
+                idempotency_key: row.get(7)?,
+                body: row.get(8)?,
+            })
+        },
+    )?;
+    let mut deliveries = rows.collect::<Result<Vec<_>, _>>()?;
+    let next = (deliveries.len() > filter.limit).then(|| {
+        deliveries.truncate(filter.limit);
+        deliveries
+            .last()
+            .map(|last| last.id.clone())
+            .unwrap_or_default()
+    });
+    Ok(DeliveryPage { deliveries, next })
+}
+
+/// Delivery ids are time-ordered ULIDs, so "since" is a range of ids on the integration's index.
+pub(super) fn counts(
+    connection: &Connection,
+    integration: &str,
+    since: DateTime<Utc>,
+) -> Result<DeliveryCounts, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT count(*) FILTER (WHERE status BETWEEN 200 AND 299), \
+                count(*) FILTER (WHERE status NOT BETWEEN 200 AND 299), \
+                max(at) FILTER (WHERE status BETWEEN 200 AND 299), \
+                max(at) FILTER (WHERE status NOT BETWEEN 200 AND 299) \
+         FROM deliveries WHERE integration = ?1 AND id >= ?2",
+    )?;
+    Ok(
+        statement.query_row(params![integration, ids::delivery_id_floor(since)], |row| {
+            Ok(DeliveryCounts {
+                accepted: row.get(0)?,
+                rejected: row.get(1)?,
+                last_accepted_at: row.get(2)?,
+                last_rejected_at: row.get(3)?,
+            })
+        })?,
+    )
+}
+
+/// Deletes up to one batch of deliveries older than `keep`; answers how many went.
+pub(super) fn prune_old_deliveries(
+    connection: &Connection,
+    now: DateTime<Utc>,
+    keep: Duration,
+) -> Result<usize, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE id < ?1 LIMIT ?2)",
+    )?;
+    Ok(statement.execute(params![ids::delivery_id_floor(now - keep), PRUNE_BATCH])?)
+}
+
 /// Deletes up to one batch of expired keys; answers how many went.
 pub(super) fn prune_expired_keys(
     connection: &Connection,
@@ -138,5 +258,34 @@ mod tests {
         );
         assert_eq!(prune_expired_keys(&connection, now).unwrap(), 1);
         assert_eq!(prune_expired_keys(&connection, now).unwrap(), 0);
+    }
+
+    #[test]
+    fn deliveries_older_than_the_keep_period_are_pruned_and_counted_by_id_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = crate::store::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        for (age_days, status) in [(40, 202), (31, 401), (2, 202), (0, 401), (0, 202)] {
+            let at = now - Duration::days(age_days);
+            let id = ids::delivery_id(at);
+            let row = DeliveryRow {
+                id: &id,
+                integration: "a",
+                at,
+                status,
+                error_code: None,
+                outcomes: None,
+                duration_ms: 1,
+                remote_addr: None,
+                idempotency_key: None,
+                body: None,
+            };
+            insert(&connection, &row).unwrap();
+        }
+        let recent = counts(&connection, "a", now - Duration::hours(24)).unwrap();
+        assert_eq!((recent.accepted, recent.rejected), (1, 1));
+        assert_eq!(prune_old_deliveries(&connection, now, Duration::days(30)).unwrap(), 2);
+        let all = counts(&connection, "a", now - Duration::days(365)).unwrap();
+        assert_eq!((all.accepted, all.rejected), (2, 1));
     }
 }

@@ -33,13 +33,13 @@ pub(super) fn get(connection: &Connection, name: &str) -> Result<Option<Integrat
     row.map(|row| with_secrets(connection, row)).transpose()
 }
 
+/// Adds `new`. Runs inside the caller's transaction, like every change here.
 pub(super) fn add(
-    connection: &mut Connection,
+    connection: &Connection,
     new: &NewIntegration,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let transaction = connection.transaction()?;
-    let exists: bool = transaction.query_row(
+    let exists: bool = connection.query_row(
         "SELECT EXISTS (SELECT 1 FROM integrations WHERE name = ?1)",
         [&new.name],
         |row| row.get(0),
@@ -48,10 +48,8 @@ pub(super) fn add(
         return Err(StoreError::IntegrationExists(new.name.clone()));
     }
     let now = time::format(now);
-    transaction.execute(
-        &format!(
-            "INSERT INTO integrations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9)"
-        ),
+    connection.execute(
+        &format!("INSERT INTO integrations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9)"),
         params![
             new.name,
             new.format.as_str(),
@@ -61,57 +59,103 @@ pub(super) fn add(
             new.auth.encoding().map(|encoding| encoding.as_str()),
             new.capture_payload,
             now,
-            new.format
-                .mapping()
-                .map(|mapping| serde_json::to_string(mapping).expect("a mapping serializes")),
+            mapping_json(&new.format),
         ],
     )?;
     if let Some(secret) = &new.secret {
-        insert_secret(&transaction, &new.name, secret, &now)?;
+        insert_secret(connection, &new.name, secret, &now)?;
     }
-    bump_revision(&transaction)?;
-    Ok(transaction.commit()?)
+    bump_revision(connection)
 }
 
-pub(super) fn remove(connection: &mut Connection, name: &str) -> Result<(), StoreError> {
-    let transaction = connection.transaction()?;
-    // Secrets go with it (ON DELETE CASCADE); alerts and events stay.
-    if transaction.execute("DELETE FROM integrations WHERE name = ?1", [name])? == 0 {
+/// Replaces the settings of `changed.name` (format, auth, capture, enabled); when `secret` is
+/// given, it replaces every active secret.
+pub(super) fn update(
+    connection: &Connection,
+    changed: &Integration,
+    secret: Option<&Secret>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = time::format(now);
+    let updated = connection.execute(
+        "UPDATE integrations SET format = ?2, auth_mode = ?3, auth_header = ?4, auth_prefix = ?5, \
+         auth_encoding = ?6, capture_payload = ?7, enabled = ?8, mapping = ?9, updated_at = ?10 \
+         WHERE name = ?1",
+        params![
+            changed.name,
+            changed.format.as_str(),
+            changed.auth.mode(),
+            changed.auth.header(),
+            changed.auth.prefix(),
+            changed.auth.encoding().map(|encoding| encoding.as_str()),
+            changed.capture_payload,
+            changed.enabled,
+            mapping_json(&changed.format),
+            now,
+        ],
+    )?;
+    if updated == 0 {
+        return Err(StoreError::NoSuchIntegration(changed.name.clone()));
+    }
+    if let Some(secret) = secret {
+        connection.execute(
+            "DELETE FROM integration_secrets WHERE integration = ?1",
+            [&changed.name],
+        )?;
+        insert_secret(connection, &changed.name, secret, &now)?;
+    }
+    bump_revision(connection)
+}
+
+/// Removes the integration and its secrets; with `purge`, its alerts, their timelines, its
+/// deliveries and idempotency keys too.
+pub(super) fn remove(connection: &Connection, name: &str, purge: bool) -> Result<(), StoreError> {
+    if connection.execute("DELETE FROM integrations WHERE name = ?1", [name])? == 0 {
         return Err(StoreError::NoSuchIntegration(name.into()));
     }
-    bump_revision(&transaction)?;
-    Ok(transaction.commit()?)
+    if purge {
+        // The title index forgets a row only when told its old text.
+        connection.execute(
+            "INSERT INTO alert_titles (alert_titles, rowid, title) \
+             SELECT 'delete', key, title FROM alerts WHERE integration = ?1",
+            [name],
+        )?;
+        for table in ["alerts", "alert_events", "deliveries", "idempotency_keys"] {
+            connection.execute(
+                &format!("DELETE FROM {table} WHERE integration = ?1"),
+                [name],
+            )?;
+        }
+    }
+    bump_revision(connection)
 }
 
 pub(super) fn set_enabled(
-    connection: &mut Connection,
+    connection: &Connection,
     name: &str,
     enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let transaction = connection.transaction()?;
-    let changed = transaction.execute(
+    let changed = connection.execute(
         "UPDATE integrations SET enabled = ?2, updated_at = ?3 WHERE name = ?1",
         params![name, enabled, time::format(now)],
     )?;
     if changed == 0 {
         return Err(StoreError::NoSuchIntegration(name.into()));
     }
-    bump_revision(&transaction)?;
-    Ok(transaction.commit()?)
+    bump_revision(connection)
 }
 
 /// Makes `secret` the newest active secret; without `keep_old` it becomes the only one.
 pub(super) fn rotate_secret(
-    connection: &mut Connection,
+    connection: &Connection,
     name: &str,
     secret: &Secret,
     keep_old: bool,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let transaction = connection.transaction()?;
     let now = time::format(now);
-    let changed = transaction.execute(
+    let changed = connection.execute(
         "UPDATE integrations SET updated_at = ?2 WHERE name = ?1",
         params![name, now],
     )?;
@@ -119,7 +163,7 @@ pub(super) fn rotate_secret(
         return Err(StoreError::NoSuchIntegration(name.into()));
     }
     if keep_old {
-        let active: i64 = transaction.query_row(
+        let active: i64 = connection.query_row(
             "SELECT count(*) FROM integration_secrets WHERE integration = ?1",
             [name],
             |row| row.get(0),
@@ -128,14 +172,19 @@ pub(super) fn rotate_secret(
             return Err(StoreError::TooManySecrets(name.into()));
         }
     } else {
-        transaction.execute(
+        connection.execute(
             "DELETE FROM integration_secrets WHERE integration = ?1",
             [name],
         )?;
     }
-    insert_secret(&transaction, name, secret, &now)?;
-    bump_revision(&transaction)?;
-    Ok(transaction.commit()?)
+    insert_secret(connection, name, secret, &now)?;
+    bump_revision(connection)
+}
+
+fn mapping_json(format: &Format) -> Option<String> {
+    format
+        .mapping()
+        .map(|mapping| serde_json::to_string(mapping).expect("a mapping serializes"))
 }
 
 fn insert_secret(

@@ -23,13 +23,15 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::auth::Secret;
 use crate::formats::ParsedEvent;
-use crate::integration::Integration;
+use crate::integration::{Integration, NewIntegration};
 use crate::lifecycle::{Alert, Outcome};
 use crate::model::{Action, State};
 
 pub use alerts::TimelineEntry;
 pub use database::Database;
+pub use deliveries::{DeliveryCounts, DeliveryFilter, DeliveryPage, DeliveryRecord};
 pub use listing::{AlertFilter, AlertPage};
 pub use readers::Readers;
 pub use stats::{StateCounts, Stats};
@@ -44,6 +46,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a person's acknowledge or resolve; resolves after the commit.
     fn act(&self, action: ManualAction) -> BoxFuture<'static, Result<ManualReply, StoreError>>;
+
+    /// Applies a change to integrations (admin API); resolves after the commit.
+    fn change_integration(
+        &self,
+        change: IntegrationChange,
+    ) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// One integration with its secrets. Blocking.
+    fn integration(&self, name: &str) -> Result<Option<Integration>, StoreError>;
+
+    /// A page of an integration's delivery log, newest first. Blocking.
+    fn deliveries(&self, filter: &DeliveryFilter) -> Result<DeliveryPage, StoreError>;
+
+    /// Accepted and rejected deliveries of an integration since `since`. Blocking.
+    fn delivery_counts(
+        &self,
+        integration: &str,
+        since: DateTime<Utc>,
+    ) -> Result<DeliveryCounts, StoreError>;
 
     /// Records a rejected delivery, best effort: dropped rather than slowing anyone down.
     fn record_rejected(&self, delivery: RejectedDelivery);
@@ -129,6 +150,25 @@ pub enum IngestReply {
     Applied { receipt: Receipt, body: String },
     /// The idempotency key was seen within 24 hours: the first answer, byte for byte.
     Replayed { status: u16, body: String },
+}
+
+/// A change to integrations made over the admin API, applied by the writer like any write.
+pub enum IntegrationChange {
+    Add(NewIntegration),
+    /// New settings for an existing integration; `secret`, when given, replaces all of its secrets.
+    Update {
+        integration: Box<Integration>,
+        secret: Option<Secret>,
+    },
+    Remove {
+        name: String,
+        purge: bool,
+    },
+    RotateSecret {
+        name: String,
+        secret: Secret,
+        keep_old: bool,
+    },
 }
 
 /// A person acknowledging or resolving an alert through the API.
@@ -249,6 +289,32 @@ impl Store for SqliteStore {
 
     fn record_rejected(&self, delivery: RejectedDelivery) {
         self.writer.record_rejected(delivery);
+    }
+
+    fn change_integration(
+        &self,
+        change: IntegrationChange,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.writer.change_integration(change)
+    }
+
+    fn integration(&self, name: &str) -> Result<Option<Integration>, StoreError> {
+        self.readers
+            .with(|connection| integrations::get(connection, name))
+    }
+
+    fn deliveries(&self, filter: &DeliveryFilter) -> Result<DeliveryPage, StoreError> {
+        self.readers
+            .with(|connection| deliveries::list(connection, filter))
+    }
+
+    fn delivery_counts(
+        &self,
+        integration: &str,
+        since: DateTime<Utc>,
+    ) -> Result<DeliveryCounts, StoreError> {
+        self.readers
+            .with(|connection| deliveries::counts(connection, integration, since))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvent>> {

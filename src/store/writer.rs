@@ -20,9 +20,10 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot};
 
 use super::deliveries::{self, DeliveryRow};
+use super::integrations;
 use super::{
-    alerts, AppliedEvent, EventResult, IngestReply, IngestRequest, ManualAction, ManualReply,
-    Receipt, RejectedDelivery, StoreError,
+    alerts, AppliedEvent, EventResult, IngestReply, IngestRequest, IntegrationChange, ManualAction,
+    ManualReply, Receipt, RejectedDelivery, StoreError,
 };
 use crate::lifecycle::{self, Alert, Event, Outcome, Reason, Transition};
 use crate::model::Source;
@@ -40,6 +41,8 @@ pub struct WriterSettings {
     pub queue_capacity: usize,
     /// Requests applied in one transaction at most.
     pub max_group: usize,
+    /// How long the delivery log keeps a row.
+    pub keep_deliveries: chrono::Duration,
 }
 
 impl Default for WriterSettings {
@@ -47,6 +50,7 @@ impl Default for WriterSettings {
         WriterSettings {
             queue_capacity: 4096,
             max_group: 512,
+            keep_deliveries: chrono::Duration::days(30),
         }
     }
 }
@@ -56,6 +60,7 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Job {
     Ingest(Box<IngestRequest>, Reply<IngestReply>),
     Manual(ManualAction, Reply<ManualReply>),
+    Integration(IntegrationChange, Reply<()>),
     Rejected(RejectedDelivery),
     Shutdown,
 }
@@ -82,13 +87,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("alertgate-writer".into())
             .spawn(move || {
-                run(
-                    connection,
-                    &receiver,
-                    settings.max_group.max(1),
-                    publisher,
-                    &clock,
-                );
+                run(connection, &receiver, settings, publisher, &clock);
             })?;
         Ok(Writer {
             sender,
@@ -111,6 +110,14 @@ impl Writer {
     ) -> BoxFuture<'static, Result<ManualReply, StoreError>> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Manual(action, reply), answer)
+    }
+
+    pub(super) fn change_integration(
+        &self,
+        change: IntegrationChange,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Integration(change, reply), answer)
     }
 
     /// Every event applied from now on, after its commit.
@@ -186,6 +193,7 @@ impl Publisher {
 enum Answer {
     Ingest(Reply<IngestReply>, Result<IngestReply, StoreError>),
     Manual(Reply<ManualReply>, Result<ManualReply, StoreError>),
+    Integration(Reply<()>, Result<(), StoreError>),
 }
 
 impl Answer {
@@ -193,6 +201,7 @@ impl Answer {
         match self {
             Answer::Ingest(_, result) => result.as_ref().err(),
             Answer::Manual(_, result) => result.as_ref().err(),
+            Answer::Integration(_, result) => result.as_ref().err(),
         }
     }
 
@@ -201,6 +210,7 @@ impl Answer {
         match self {
             Answer::Ingest(reply, result) => drop(reply.send(result)),
             Answer::Manual(reply, result) => drop(reply.send(result)),
+            Answer::Integration(reply, result) => drop(reply.send(result)),
         }
     }
 
@@ -209,6 +219,7 @@ impl Answer {
         match self {
             Answer::Ingest(reply, _) => drop(reply.send(Err(StoreError::Stopped))),
             Answer::Manual(reply, _) => drop(reply.send(Err(StoreError::Stopped))),
+            Answer::Integration(reply, _) => drop(reply.send(Err(StoreError::Stopped))),
         }
     }
 }
@@ -216,16 +227,20 @@ impl Answer {
 fn run(
     mut connection: Connection,
     receiver: &Receiver<Job>,
-    max_group: usize,
+    settings: WriterSettings,
     mut publisher: Publisher,
     clock: &Clock,
 ) {
-    let mut last_prune = Instant::now();
+    let max_group = settings.max_group.max(1);
+    let mut pruner = Pruner {
+        last: Instant::now(),
+        keep_deliveries: settings.keep_deliveries,
+    };
     loop {
         let first = match receiver.recv_timeout(PRUNE_EVERY) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
-                prune(&connection, &mut last_prune, clock());
+                pruner.run(&connection, clock());
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => return,
@@ -247,8 +262,8 @@ fn run(
             }
             return;
         }
-        if last_prune.elapsed() >= PRUNE_EVERY {
-            prune(&connection, &mut last_prune, clock());
+        if pruner.last.elapsed() >= PRUNE_EVERY {
+            pruner.run(&connection, clock());
         }
     }
 }
@@ -279,6 +294,13 @@ fn commit_group(
                             apply_manual(connection, &action, clock(), publisher)
                         })?;
                     answers.push(Answer::Manual(reply, result));
+                }
+                Job::Integration(change, reply) => {
+                    let now = clock();
+                    let result = in_savepoint(&mut transaction, publisher, |connection, _| {
+                        apply_integration_change(connection, &change, now)
+                    })?;
+                    answers.push(Answer::Integration(reply, result));
                 }
                 Job::Rejected(delivery) => {
                     if let Err(error) =
@@ -327,6 +349,27 @@ fn in_savepoint<T>(
         publisher.pending.truncate(mark);
     }
     Ok(result)
+}
+
+/// An admin change to integrations, with the same SQL the CLI uses.
+fn apply_integration_change(
+    connection: &Connection,
+    change: &IntegrationChange,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match change {
+        IntegrationChange::Add(new) => integrations::add(connection, new, now),
+        IntegrationChange::Update {
+            integration,
+            secret,
+        } => integrations::update(connection, integration, secret.as_ref(), now),
+        IntegrationChange::Remove { name, purge } => integrations::remove(connection, name, *purge),
+        IntegrationChange::RotateSecret {
+            name,
+            secret,
+            keep_old,
+        } => integrations::rotate_secret(connection, name, secret, *keep_old, now),
+    }
 }
 
 /// A person's acknowledge or resolve from the API: the same lifecycle, source `api`.
@@ -475,11 +518,32 @@ fn outcome_counts(results: &[EventResult]) -> String {
     serde_json::to_string(&counts).expect("counts serialize")
 }
 
-fn prune(connection: &Connection, last_prune: &mut Instant, now: DateTime<Utc>) {
-    *last_prune = Instant::now();
-    match deliveries::prune_expired_keys(connection, now) {
-        Ok(0) => {}
-        Ok(count) => log::debug!("pruned {count} expired idempotency keys"),
-        Err(error) => log::warn!("could not prune idempotency keys: {error}"),
+/// Deletes expired idempotency keys and old deliveries, one small batch of each at a time, each
+/// batch its own short transaction between groups: never one long delete that stalls ingest.
+struct Pruner {
+    last: Instant,
+    keep_deliveries: chrono::Duration,
+}
+
+impl Pruner {
+    fn run(&mut self, connection: &Connection, now: DateTime<Utc>) {
+        let keys = deliveries::prune_expired_keys(connection, now);
+        let old = deliveries::prune_old_deliveries(connection, now, self.keep_deliveries);
+        let mut more = false;
+        for (what, pruned) in [("expired idempotency keys", keys), ("old deliveries", old)] {
+            match pruned {
+                Ok(0) => {}
+                Ok(count) => {
+                    log::debug!("pruned {count} {what}");
+                    more |= count == deliveries::PRUNE_BATCH as usize;
+                }
+                Err(error) => log::warn!("could not prune {what}: {error}"),
+            }
+        }
+        // A full batch means more are waiting: stay due, and take the next batch after the
+        // next group instead of a minute later.
+        if !more {
+            self.last = Instant::now();
+        }
     }
 }

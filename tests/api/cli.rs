@@ -417,3 +417,53 @@ fn a_pagerduty_integration_shows_its_routing_key_and_rotates_it() {
     let (ok, _, stderr) = run_cli(&db, &["integration", "add", "pd3", "--auth", "routing-key"]);
     assert!(!ok && stderr.contains("routing-key"), "{stderr}");
 }
+
+#[test]
+fn integration_test_dry_runs_a_file_and_exits_1_when_it_would_not_apply() {
+    let app = spawn_app();
+    let body_file = app.db_path.with_file_name("dry.json");
+    std::fs::write(&body_file, create("cli-dry").to_string()).unwrap();
+    let file = body_file.to_str().unwrap();
+
+    let (ok, stdout, stderr) = run_cli(&app.db_path, &["integration", "test", "default", file]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("authentication is skipped"), "{stderr}");
+    let run: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(run["results"][0]["outcome"], "created");
+
+    let header = format!("pagertree-token: {TOKEN}");
+    assert!(
+        run_cli(
+            &app.db_path,
+            &["integration", "test", "default", file, "--header", &header]
+        )
+        .0
+    );
+    let (ok, stdout, _) = run_cli(
+        &app.db_path,
+        &[
+            "integration",
+            "test",
+            "default",
+            file,
+            "--header",
+            "pagertree-token: nope",
+        ],
+    );
+    assert!(!ok, "a failing credential exits 1");
+    assert!(stdout.contains("credential_mismatch"), "{stdout}");
+    assert!(app.alert("default", "cli-dry").is_none(), "nothing stored");
+}
+
+#[test]
+fn equal_api_and_admin_tokens_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = alertgate(&dir.path().join("x.db"))
+        .args(["--bind", "127.0.0.1:0"])
+        .env("ALERTGATE_API_TOKEN", "same-token")
+        .env("ALERTGATE_ADMIN_TOKEN", "same-token")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("must differ"));
+}

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub db_path: PathBuf,
     /// Sent as a Bearer token by the `api_*` helpers.
     api_token: Option<&'static str>,
+    /// Sent as a Bearer token by `admin`.
+    admin_token: Option<&'static str>,
     client: Client,
     _dir: TempDir,
 }
@@ -135,6 +137,8 @@ pub struct AppSettings {
     pub clock: Option<Clock>,
     /// `ALERTGATE_API_TOKEN`.
     pub api_token: Option<&'static str>,
+    /// `ALERTGATE_ADMIN_TOKEN`.
+    pub admin_token: Option<&'static str>,
     pub max_body: usize,
     pub queue_capacity: usize,
 }
@@ -144,6 +148,7 @@ impl Default for AppSettings {
         AppSettings {
             clock: None,
             api_token: None,
+            admin_token: None,
             max_body: DEFAULT_MAX_BODY,
             queue_capacity: WriterSettings::default().queue_capacity,
         }
@@ -178,7 +183,7 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
             ..WriterSettings::default()
         },
         api_token: settings.api_token.map(alertgate::auth::Secret::new),
-        admin_token: None,
+        admin_token: settings.admin_token.map(alertgate::auth::Secret::new),
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let clock = settings.clock.unwrap_or_else(alertgate::time::system_clock);
@@ -201,6 +206,7 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db_path,
         api_token: settings.api_token,
+        admin_token: settings.admin_token,
         client: Client::new(),
         _dir: dir,
     }
@@ -288,6 +294,31 @@ impl TestApp {
             .body(body.to_string());
         let response = self.with_token(request).send().expect("the server answers");
         (response.status().as_u16(), json(response))
+    }
+
+    /// An admin API request with the admin token; answers status and JSON (null when empty).
+    pub fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = self.admin_token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     fn with_token(

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a free port with a temporary database, spoken to over
 //! HTTP as a monitoring tool would.
 
+mod admin;
 mod auth;
 mod cli;
 mod durability;

@@ -1,0 +1,277 @@
+//! `/v1/integrations`: the admin API (SPEC §6). Every change goes through the writer, then the
+//! in-memory registry is reloaded before answering, so ingest sees it at once.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::api::{self, invalid, AdminAccess};
+use super::AppState;
+use crate::auth;
+use crate::cursor;
+use crate::dry_run;
+use crate::error::ApiError;
+use crate::formats::FormatError;
+use crate::integration::{Integration, IntegrationOptions, IntegrationPatch};
+use crate::store::{DeliveryFilter, IntegrationChange};
+
+/// The window of the `deliveries_24h` counters.
+const COUNTER_WINDOW: Duration = Duration::hours(24);
+
+/// `GET /v1/integrations`
+pub async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let integrations = api::read(&state, |store| store.integrations()).await?;
+    let views: Vec<_> = integrations.iter().map(Integration::view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "integrations": views })))
+}
+
+/// `POST /v1/integrations`: `201` with the integration and its secret, shown this once.
+pub async fn create(
+    _: AdminAccess,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let options: IntegrationOptions = json_body(&body)?;
+    let new = options.validate()?;
+    let name = new.name.clone();
+    let secret = new.secret.clone();
+    apply(&state, IntegrationChange::Add(new)).await?;
+    let integration = load(&state, &name).await?;
+    log::info!("integration `{name}` added over the admin API");
+    Ok(HttpResponse::Created().json(json!({
+        "integration": integration.view(),
+        "secret": secret.as_ref().map(|secret| secret.expose()),
+    })))
+}
+
+/// `GET /v1/integrations/{name}`: the integration and its delivery counters.
+pub async fn show(
+    _: AdminAccess,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let integration = load(&state, &name).await?;
+    let since = (state.clock)() - COUNTER_WINDOW;
+    let counts = api::read(&state, move |store| store.delivery_counts(&name, since)).await?;
+    let mut view = serde_json::to_value(integration.view()).expect("a view serializes");
+    view["deliveries_24h"] = serde_json::to_value(counts).expect("counts serialize");
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `PATCH /v1/integrations/{name}`: all of it valid, or `422` and nothing changed.
+pub async fn update(
+    _: AdminAccess,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let patch: IntegrationPatch = json_body(&body)?;
+    let current = load(&state, &path).await?;
+    let patched = current.patched(patch)?;
+    let secret = patched.new_secret.clone();
+    apply(
+        &state,
+        IntegrationChange::Update {
+            integration: Box::new(patched.integration),
+            secret: patched.new_secret,
+        },
+    )
+    .await?;
+    let integration = load(&state, &path).await?;
+    let mut view = serde_json::to_value(integration.view()).expect("a view serializes");
+    if let Some(secret) = secret {
+        // The old secrets did not fit the new auth mode: this one replaces them, shown once.
+        view["secret"] = secret.expose().into();
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoveParams {
+    purge: Option<bool>,
+}
+
+/// `DELETE /v1/integrations/{name}`: its alerts stay unless `?purge=true`.
+pub async fn remove(
+    _: AdminAccess,
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params: RemoveParams = api::query(&request)?;
+    let name = path.into_inner();
+    let purge = params.purge.unwrap_or(false);
+    apply(
+        &state,
+        IntegrationChange::Remove {
+            name: name.clone(),
+            purge,
+        },
+    )
+    .await?;
+    log::info!("integration `{name}` removed over the admin API (purge: {purge})");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RotateBody {
+    keep_old: bool,
+}
+
+/// `POST /v1/integrations/{name}/rotate-secret`: the new secret, shown once.
+pub async fn rotate_secret(
+    _: AdminAccess,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let RotateBody { keep_old } = if body.trim_ascii().is_empty() {
+        RotateBody::default()
+    } else {
+        json_body(&body)?
+    };
+    let integration = load(&state, &path).await?;
+    if !integration.auth.needs_secret() {
+        return Err(invalid_field(
+            "auth",
+            "auth mode `none` has no secret to rotate",
+        ));
+    }
+    let secret = auth::generate_secret(&integration.auth);
+    let change = IntegrationChange::RotateSecret {
+        name: integration.name.clone(),
+        secret: secret.clone(),
+        keep_old,
+    };
+    apply(&state, change).await?;
+    Ok(HttpResponse::Ok().json(json!({ "secret": secret.expose() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryParams {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/integrations/{name}/deliveries`: the delivery log, newest first.
+pub async fn deliveries(
+    _: AdminAccess,
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params: DeliveryParams = api::query(&request)?;
+    let name = path.into_inner();
+    let integration = name.clone();
+    let status = params
+        .status
+        .map(|text| {
+            text.parse::<u16>()
+                .ok()
+                .filter(|status| (100..=599).contains(status))
+                .ok_or_else(|| invalid("status", "must be an HTTP status such as 202 or 401"))
+        })
+        .transpose()?;
+    let before = params
+        .cursor
+        .map(|text| {
+            cursor::decode_key(&text)
+                .ok_or_else(|| invalid("cursor", "is not a cursor this server gave out"))
+        })
+        .transpose()?;
+    let filter = DeliveryFilter {
+        integration: integration.clone(),
+        status,
+        before,
+        limit: api::limit(params.limit.as_deref())?,
+    };
+    let (known, page) = api::read(&state, move |store| {
+        Ok((
+            store.integration(&integration)?.is_some(),
+            store.deliveries(&filter)?,
+        ))
+    })
+    .await?;
+    if !known && page.deliveries.is_empty() {
+        return Err(ApiError::UnknownIntegration(name));
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "deliveries": page.deliveries,
+        "next_cursor": page.next.as_deref().map(cursor::encode_key),
+    })))
+}
+
+/// The body of a dry run: headers as a sender would send them, and the body as text or JSON.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestBody {
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Value,
+}
+
+/// `POST /v1/integrations/{name}/test`: what this delivery would do, nothing stored.
+pub async fn test(
+    _: AdminAccess,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let TestBody { headers, body } = json_body(&body)?;
+    // A string is the raw body, byte for byte (what a signature covers); anything else is sent
+    // as its compact JSON text.
+    let raw = match body {
+        Value::String(text) => text.into_bytes(),
+        other => other.to_string().into_bytes(),
+    };
+    let headers: Vec<(String, String)> = headers.into_iter().collect();
+    let integration = load(&state, &path).await?;
+    let now = (state.clock)();
+    let run = api::read(&state, move |store| {
+        dry_run::dry_run(&integration, Some(&headers), &raw, now, |id| {
+            store.alert(&integration.name, id)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(run))
+}
+
+/// Applies a change through the writer, then reloads the registry so ingest sees it now.
+async fn apply(state: &AppState, change: IntegrationChange) -> Result<(), ApiError> {
+    state.store.change_integration(change).await?;
+    let registry = state.integrations.clone();
+    api::read(state, move |store| registry.refresh(store).map(|_| ())).await
+}
+
+async fn load(state: &AppState, name: &str) -> Result<Integration, ApiError> {
+    let lookup = name.to_string();
+    api::read(state, move |store| store.integration(&lookup))
+        .await?
+        .ok_or_else(|| ApiError::UnknownIntegration(name.to_string()))
+}
+
+/// A JSON body: `400` when it is not JSON, `422` naming the field when it does not fit.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|error| {
+        if error.is_data() {
+            ApiError::InvalidPayload(FormatError::new("body", error.to_string()))
+        } else {
+            ApiError::InvalidJson(error.to_string())
+        }
+    })
+}
+
+fn invalid_field(field: &'static str, message: &str) -> ApiError {
+    ApiError::InvalidIntegration(crate::integration::InvalidIntegration {
+        field,
+        message: message.to_string(),
+    })
+}
