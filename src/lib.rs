@@ -18,6 +18,7 @@
 //! - `integration`: what an integration is and the one place that validates one.
 //! - `dry_run`: what a delivery would do, through the real functions, storing nothing.
 //! - `store`: the only SQL: the group-committing writer, readers, migrations.
+//! - `metrics`: the Prometheus metrics and their rendering for `/metrics`.
 //! - `model`: shared vocabularies (state, action, severity, source) and their spellings.
 //! - `ids`, `time`, `cursor`: delivery ids, the one text form of time, pagination cursors.
 
@@ -31,6 +32,7 @@ pub mod formats;
 pub mod ids;
 pub mod integration;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod routes;

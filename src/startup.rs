@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::auth::Secret;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::registry::IntegrationRegistry;
 use crate::routes::{self, AppState};
 
@@ -33,8 +34,16 @@ impl Application {
         listener: TcpListener,
         clock: Clock,
     ) -> Result<Application, StartupError> {
-        let store = Arc::new(SqliteStore::open(&config.db, config.writer, clock.clone())?);
+        let metrics = Arc::new(Metrics::new(&config.db));
+        let store = Arc::new(SqliteStore::open(
+            &config.db,
+            config.writer,
+            clock.clone(),
+            metrics.clone(),
+        )?);
         let dyn_store: Arc<dyn Store> = store.clone();
+        // The one count of the table; from here on the writer moves the gauge.
+        metrics.set_alert_counts(&dyn_store.alert_counts()?);
         let integrations = Arc::new(IntegrationRegistry::load(dyn_store.as_ref())?);
         IntegrationRegistry::spawn_refresher(
             Arc::downgrade(&integrations),
@@ -46,6 +55,7 @@ impl Application {
             max_body: config.max_body,
             api_tokens: api_tokens(config),
             admin_token: config.admin_token.clone(),
+            metrics,
             clock,
         });
         let port = listener.local_addr()?.port();

@@ -28,10 +28,16 @@ pub async fn receive(
         Ok((response, summary)) => (response, summary),
         Err(error) => (error.error_response(), error.code().to_string()),
     };
+    let status = response.status().as_u16();
     log::info!(
-        "POST /hooks/{name} {} {summary} {}ms",
-        response.status().as_u16(),
+        "POST /hooks/{name} {status} {summary} {}ms",
         delivery.elapsed_ms()
+    );
+    state.metrics.observe_request(
+        "/hooks/:integration",
+        &name,
+        status,
+        delivery.elapsed_seconds(),
     );
     response
 }

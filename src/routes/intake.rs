@@ -107,6 +107,10 @@ impl Delivery {
     pub fn elapsed_ms(&self) -> u128 {
         self.started.elapsed().as_millis()
     }
+
+    pub fn elapsed_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
 }
 
 /// The body as JSON, or `400` with the line and column of the first error.

@@ -114,6 +114,11 @@ pub async fn remove(
         },
     )
     .await?;
+    if purge {
+        // Purged alerts left without a transition each: count the table once more.
+        let counts = api::read(&state, |store| store.alert_counts()).await?;
+        state.metrics.set_alert_counts(&counts);
+    }
     log::info!("integration `{name}` removed over the admin API (purge: {purge})");
     Ok(HttpResponse::NoContent().finish())
 }

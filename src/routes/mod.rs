@@ -17,6 +17,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::auth::Secret;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::registry::IntegrationRegistry;
 use crate::store::Store;
 use crate::time::Clock;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub api_tokens: Vec<Secret>,
     /// The token of `/v1/integrations`; unset, the admin API is off (`404`).
     pub admin_token: Option<Secret>,
+    pub metrics: Arc<Metrics>,
     /// What time it is: for authentication's timestamp window, receipt times and defaults.
     pub clock: Clock,
 }
@@ -48,6 +50,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::post().to(pagerduty::change)),
         )
         .service(web::resource("/healthz").route(web::get().to(health::check)))
+        .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(
             web::scope("/v1/integrations")
                 .route("", web::get().to(integrations::list))
@@ -86,6 +89,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route("/stream", web::get().to(stream::subscribe)),
         )
         .default_service(web::to(not_found));
+}
+
+/// `GET /metrics`: open like `/healthz`, since Prometheus scrapes without a token; it holds
+/// counts, sizes and times only.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -55,13 +55,19 @@ async fn handle(
                 refusal.reason(),
             ),
         };
+    let route = match kind {
+        Kind::Alert => "/v2/enqueue",
+        Kind::Change => "/v2/change/enqueue",
+    };
+    let integration = integration.as_deref().unwrap_or("-");
+    let status = response.status().as_u16();
     log::info!(
-        "POST {} {} {} {summary} {}ms",
-        request.match_pattern().unwrap_or_default(),
-        integration.as_deref().unwrap_or("-"),
-        response.status().as_u16(),
+        "POST {route} {integration} {status} {summary} {}ms",
         delivery.elapsed_ms()
     );
+    state
+        .metrics
+        .observe_request(route, integration, status, delivery.elapsed_seconds());
     response
 }
 

@@ -284,7 +284,10 @@ mod tests {
         }
         let recent = counts(&connection, "a", now - Duration::hours(24)).unwrap();
         assert_eq!((recent.accepted, recent.rejected), (1, 1));
-        assert_eq!(prune_old_deliveries(&connection, now, Duration::days(30)).unwrap(), 2);
+        assert_eq!(
+            prune_old_deliveries(&connection, now, Duration::days(30)).unwrap(),
+            2
+        );
         let all = counts(&connection, "a", now - Duration::days(365)).unwrap();
         assert_eq!((all.accepted, all.rejected), (2, 1));
     }

@@ -90,6 +90,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<TimelineEntry>, StoreError>;
 
+    /// How many alerts are in each state now. Blocking.
+    fn alert_counts(&self) -> Result<StateCounts, StoreError>;
+
     /// Counts and response times over episodes opened since `since`. Blocking.
     fn stats(&self, since: DateTime<Utc>) -> Result<Stats, StoreError>;
 
@@ -257,10 +260,11 @@ impl SqliteStore {
         path: &std::path::Path,
         settings: WriterSettings,
         clock: crate::time::Clock,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<SqliteStore, StoreError> {
         let connection = schema::open_for_writing(path)?;
         Ok(SqliteStore {
-            writer: Writer::start(connection, settings, clock)?,
+            writer: Writer::start(connection, settings, clock, metrics)?,
             readers: Readers::new(path),
         })
     }
@@ -344,6 +348,10 @@ impl Store for SqliteStore {
     ) -> Result<Vec<TimelineEntry>, StoreError> {
         self.readers
             .with(|connection| alerts::timeline(connection, integration, id, after_seq, limit))
+    }
+
+    fn alert_counts(&self) -> Result<StateCounts, StoreError> {
+        self.readers.with(stats::alert_counts)
     }
 
     fn stats(&self, since: DateTime<Utc>) -> Result<Stats, StoreError> {

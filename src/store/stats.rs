@@ -64,6 +64,23 @@ const RESPONSE_TIMES: &str = "
            avg(unixepoch(resolved, 'subsec') - unixepoch(opened, 'subsec'))
     FROM episodes";
 
+pub(super) fn alert_counts(connection: &Connection) -> Result<StateCounts, StoreError> {
+    let mut statement =
+        connection.prepare_cached("SELECT state, count(*) FROM alerts GROUP BY state")?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    let mut counts = StateCounts::default();
+    for row in rows {
+        let (state, count) = row?;
+        counts.add(
+            State::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+            count,
+        );
+    }
+    Ok(counts)
+}
+
 pub(super) fn stats(connection: &Connection, since: DateTime<Utc>) -> Result<Stats, StoreError> {
     let mut by_integration: BTreeMap<String, StateCounts> = BTreeMap::new();
     let mut names = connection.prepare_cached("SELECT name FROM integrations")?;

@@ -26,7 +26,8 @@ use super::{
     ManualReply, Receipt, RejectedDelivery, StoreError,
 };
 use crate::lifecycle::{self, Alert, Event, Outcome, Reason, Transition};
-use crate::model::Source;
+use crate::metrics::Metrics;
+use crate::model::{Action, Source, State};
 use crate::time::Clock;
 
 /// Applied events kept for live subscribers that fall behind; one that falls further is dropped.
@@ -70,6 +71,7 @@ pub struct Writer {
     sender: SyncSender<Job>,
     thread: Mutex<Option<JoinHandle<()>>>,
     applied: broadcast::Sender<Arc<AppliedEvent>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Writer {
@@ -77,22 +79,27 @@ impl Writer {
         connection: Connection,
         settings: WriterSettings,
         clock: Clock,
+        metrics: Arc<Metrics>,
     ) -> Result<Writer, StoreError> {
         let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity);
         let (applied, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let publisher = Publisher {
+        let after = AfterCommit {
             sender: applied.clone(),
-            pending: Vec::new(),
+            metrics: metrics.clone(),
+            applied: Vec::new(),
+            counted: Vec::new(),
+            moved: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("alertgate-writer".into())
             .spawn(move || {
-                run(connection, &receiver, settings, publisher, &clock);
+                run(connection, &receiver, settings, after, &clock);
             })?;
         Ok(Writer {
             sender,
             thread: Mutex::new(Some(thread)),
             applied,
+            metrics,
         })
     }
 
@@ -132,7 +139,10 @@ impl Writer {
         answer: oneshot::Receiver<Result<T, StoreError>>,
     ) -> BoxFuture<'static, Result<T, StoreError>> {
         match self.sender.try_send(job) {
-            Ok(()) => async move { answer.await.unwrap_or(Err(StoreError::Stopped)) }.boxed(),
+            Ok(()) => {
+                self.metrics.queue_depth().inc();
+                async move { answer.await.unwrap_or(Err(StoreError::Stopped)) }.boxed()
+            }
             Err(TrySendError::Full(_)) => async { Err(StoreError::Busy) }.boxed(),
             Err(TrySendError::Disconnected(_)) => async { Err(StoreError::Stopped) }.boxed(),
         }
@@ -162,17 +172,33 @@ impl Writer {
     }
 }
 
-/// Applied events of the group being committed, published only once the commit succeeds.
-struct Publisher {
+/// What a group did, held back until its commit: events for live subscribers, and the metrics
+/// they move. A request rolled back to its savepoint takes its share back out.
+struct AfterCommit {
     sender: broadcast::Sender<Arc<AppliedEvent>>,
-    pending: Vec<Arc<AppliedEvent>>,
+    metrics: Arc<Metrics>,
+    applied: Vec<Arc<AppliedEvent>>,
+    counted: Vec<(Action, Outcome)>,
+    moved: Vec<(Option<State>, Option<State>)>,
 }
 
-impl Publisher {
-    /// Collects `event` if anyone is listening; nobody pays for a stream nobody reads.
-    fn collect(&mut self, seq: i64, event: &Event, transition: &Transition, alert: &Alert) {
+/// How much an `AfterCommit` held at some point, to roll back to.
+type Mark = (usize, usize, usize);
+
+impl AfterCommit {
+    /// Notes what one event did. Only changes reach the stream, and only when anyone listens.
+    fn record(&mut self, seq: i64, event: &Event, transition: &Transition) {
+        self.counted.push((event.action, transition.outcome));
+        let Some(alert) = transition
+            .alert
+            .as_ref()
+            .filter(|_| alerts::changes_alert(transition.outcome))
+        else {
+            return;
+        };
+        self.moved.push((transition.from, Some(alert.state)));
         if self.sender.receiver_count() > 0 {
-            self.pending.push(Arc::new(AppliedEvent {
+            self.applied.push(Arc::new(AppliedEvent {
                 seq,
                 action: event.action,
                 outcome: transition.outcome,
@@ -181,8 +207,28 @@ impl Publisher {
         }
     }
 
-    fn publish(&mut self) {
-        for event in self.pending.drain(..) {
+    fn mark(&self) -> Mark {
+        (self.applied.len(), self.counted.len(), self.moved.len())
+    }
+
+    fn roll_back_to(&mut self, (applied, counted, moved): Mark) {
+        self.applied.truncate(applied);
+        self.counted.truncate(counted);
+        self.moved.truncate(moved);
+    }
+
+    /// The group committed: publish its events and count them.
+    fn finish(&mut self) {
+        for (action, outcome) in self.counted.drain(..) {
+            self.metrics.count_event(
+                action.as_str(),
+                outcome.reason().map_or(outcome.as_str(), Reason::as_str),
+            );
+        }
+        for (from, to) in self.moved.drain(..) {
+            self.metrics.move_alert(from, to);
+        }
+        for event in self.applied.drain(..) {
             // No receivers left is fine: the event is in the log for anyone who reconnects.
             let _ = self.sender.send(event);
         }
@@ -228,7 +274,7 @@ fn run(
     mut connection: Connection,
     receiver: &Receiver<Job>,
     settings: WriterSettings,
-    mut publisher: Publisher,
+    mut after: AfterCommit,
     clock: &Clock,
 ) {
     let max_group = settings.max_group.max(1);
@@ -253,12 +299,12 @@ fn run(
             }
         }
         let stopping = group.iter().any(|job| matches!(job, Job::Shutdown));
-        commit_group(&mut connection, group, &mut publisher, clock);
+        commit_group(&mut connection, group, &mut after, clock);
         if stopping {
             // Anything still queued behind the shutdown is committed too, then the thread ends.
             let rest: Vec<Job> = receiver.try_iter().collect();
             if !rest.is_empty() {
-                commit_group(&mut connection, rest, &mut publisher, clock);
+                commit_group(&mut connection, rest, &mut after, clock);
             }
             return;
         }
@@ -272,9 +318,22 @@ fn run(
 fn commit_group(
     connection: &mut Connection,
     group: Vec<Job>,
-    publisher: &mut Publisher,
+    after: &mut AfterCommit,
     clock: &Clock,
 ) {
+    let started = Instant::now();
+    let requests = group.len();
+    // Rejected deliveries never went through `submit`, so they are not in the queue depth.
+    let queued = group.iter().filter(|job| {
+        matches!(
+            job,
+            Job::Ingest(..) | Job::Manual(..) | Job::Integration(..)
+        )
+    });
+    after
+        .metrics
+        .queue_depth()
+        .dec_by(i64::try_from(queued.count()).unwrap_or(0));
     let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
     let committed = (|| -> Result<(), StoreError> {
         let mut transaction =
@@ -282,22 +341,20 @@ fn commit_group(
         for job in group {
             match job {
                 Job::Ingest(request, reply) => {
-                    let result =
-                        in_savepoint(&mut transaction, publisher, |connection, publisher| {
-                            apply_delivery(connection, &request, clock(), publisher)
-                        })?;
+                    let result = in_savepoint(&mut transaction, after, |connection, after| {
+                        apply_delivery(connection, &request, clock(), after)
+                    })?;
                     answers.push(Answer::Ingest(reply, result));
                 }
                 Job::Manual(action, reply) => {
-                    let result =
-                        in_savepoint(&mut transaction, publisher, |connection, publisher| {
-                            apply_manual(connection, &action, clock(), publisher)
-                        })?;
+                    let result = in_savepoint(&mut transaction, after, |connection, after| {
+                        apply_manual(connection, &action, clock(), after)
+                    })?;
                     answers.push(Answer::Manual(reply, result));
                 }
                 Job::Integration(change, reply) => {
                     let now = clock();
-                    let result = in_savepoint(&mut transaction, publisher, |connection, _| {
+                    let result = in_savepoint(&mut transaction, after, |connection, _| {
                         apply_integration_change(connection, &change, now)
                     })?;
                     answers.push(Answer::Integration(reply, result));
@@ -319,11 +376,14 @@ fn commit_group(
         log::error!(
             "a group commit failed; every request in it is answered with an error: {error}"
         );
-        publisher.pending.clear();
+        after.roll_back_to((0, 0, 0));
         answers.into_iter().for_each(Answer::fail);
         return;
     }
-    publisher.publish();
+    after.finish();
+    after
+        .metrics
+        .observe_commit(requests, started.elapsed().as_secs_f64());
     for answer in answers {
         if let Some(error) = answer.error() {
             log::error!("a request could not be applied and was rolled back: {error}");
@@ -336,17 +396,17 @@ fn commit_group(
 /// nothing). The outer error is the savepoint's own failure, which sinks the whole group.
 fn in_savepoint<T>(
     transaction: &mut Transaction<'_>,
-    publisher: &mut Publisher,
-    work: impl FnOnce(&Connection, &mut Publisher) -> Result<T, StoreError>,
+    after: &mut AfterCommit,
+    work: impl FnOnce(&Connection, &mut AfterCommit) -> Result<T, StoreError>,
 ) -> Result<Result<T, StoreError>, StoreError> {
-    let mark = publisher.pending.len();
+    let mark = after.mark();
     let mut savepoint = transaction.savepoint()?;
-    let result = work(&savepoint, publisher);
+    let result = work(&savepoint, after);
     if result.is_ok() {
         savepoint.commit()?;
     } else {
         savepoint.rollback()?;
-        publisher.pending.truncate(mark);
+        after.roll_back_to(mark);
     }
     Ok(result)
 }
@@ -377,7 +437,7 @@ fn apply_manual(
     connection: &Connection,
     action: &ManualAction,
     now: DateTime<Utc>,
-    publisher: &mut Publisher,
+    after: &mut AfterCommit,
 ) -> Result<ManualReply, StoreError> {
     let Some(current) = alerts::load(connection, &action.integration, &action.id)? else {
         return Ok(ManualReply::UnknownAlert);
@@ -393,7 +453,7 @@ fn apply_manual(
         by: action.by.clone(),
         note: action.note.clone(),
     };
-    let transition = apply_event(connection, Some(&current), &event, None, None, publisher)?;
+    let transition = apply_event(connection, Some(&current), &event, None, None, after)?;
     Ok(ManualReply::Done {
         alert: Box::new(transition.alert.unwrap_or(current)),
         outcome: transition.outcome,
@@ -406,7 +466,7 @@ fn apply_delivery(
     connection: &Connection,
     request: &IngestRequest,
     now: DateTime<Utc>,
-    publisher: &mut Publisher,
+    after: &mut AfterCommit,
 ) -> Result<IngestReply, StoreError> {
     let integration = request.integration.as_str();
     if let Some(key) = &request.idempotency_key {
@@ -421,6 +481,9 @@ fn apply_delivery(
         .iter()
         .map(|parsed| {
             if parsed.informational {
+                after
+                    .counted
+                    .push((parsed.action, Outcome::Ignored(Reason::Informational)));
                 return Ok(EventResult {
                     id: parsed.id.clone(),
                     action: parsed.action,
@@ -443,14 +506,8 @@ fn apply_delivery(
             let delivery = Some(request.delivery_id.as_str());
             let current = alerts::load(connection, integration, &event.id)?;
             let body = request.captured_body.as_deref();
-            let transition = apply_event(
-                connection,
-                current.as_ref(),
-                &event,
-                delivery,
-                body,
-                publisher,
-            )?;
+            let transition =
+                apply_event(connection, current.as_ref(), &event, delivery, body, after)?;
             Ok(EventResult {
                 id: event.id,
                 action: event.action,
@@ -495,7 +552,7 @@ fn apply_event(
     event: &Event,
     delivery: Option<&str>,
     body: Option<&str>,
-    publisher: &mut Publisher,
+    after: &mut AfterCommit,
 ) -> Result<Transition, StoreError> {
     let transition = lifecycle::apply(current, event);
     if let Some(alert) = &transition.alert {
@@ -503,8 +560,8 @@ fn apply_event(
             alerts::append_event(connection, event, &transition, alert.state, delivery, body)?;
         if alerts::changes_alert(transition.outcome) {
             alerts::save(connection, current, alert, seq)?;
-            publisher.collect(seq, event, &transition, alert);
         }
+        after.record(seq, event, &transition);
     }
     Ok(transition)
 }

@@ -12,6 +12,7 @@ mod helpers;
 mod idempotency;
 mod lifecycle;
 mod manual;
+mod metrics;
 mod pagerduty;
 mod query;
 mod stats;

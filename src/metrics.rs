@@ -1,0 +1,218 @@
+//! Prometheus metrics (SPEC §7), kept with `prometheus-client` and rendered for `GET /metrics`.
+//!
+//! Everything here is a count, a size or a time: no secret, no Id, no title. Alerts by state is
+//! a gauge the writer moves on each transition, loaded once at start, so a scrape never scans a
+//! table; the database and WAL sizes are read from the file system at scrape time.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::model::State;
+use crate::store::StateCounts;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    integration: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    action: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+/// Every metric alertgate exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<RouteLabels, Histogram>,
+    events: Family<EventLabels, Counter>,
+    batch_size: Histogram,
+    commit_duration: Histogram,
+    queue_depth: Gauge,
+    alerts: Family<StateLabels, Gauge>,
+    database_bytes: Gauge<f64, AtomicU64>,
+    wal_bytes: Gauge<f64, AtomicU64>,
+    database: PathBuf,
+}
+
+impl Metrics {
+    pub fn new(database: &Path) -> Metrics {
+        let mut registry = Registry::with_prefix("alertgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, integration and status",
+            requests.clone(),
+        );
+        let request_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+        });
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from receiving a request to answering it",
+            Unit::Seconds,
+            request_duration.clone(),
+        );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Events applied or ignored, by action and outcome",
+            events.clone(),
+        );
+        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        registry.register(
+            "writer_batch_size",
+            "Requests committed together in one transaction",
+            batch_size.clone(),
+        );
+        let commit_duration = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register_with_unit(
+            "writer_commit_duration",
+            "Time to apply and durably commit one group",
+            Unit::Seconds,
+            commit_duration.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "writer_queue_depth",
+            "Requests waiting for the writer",
+            queue_depth.clone(),
+        );
+        let alerts = Family::<StateLabels, Gauge>::default();
+        registry.register("alerts", "Alerts by current state", alerts.clone());
+        let database_bytes = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "database_size",
+            "Size of the SQLite database file",
+            Unit::Bytes,
+            database_bytes.clone(),
+        );
+        let wal_bytes = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "wal_size",
+            "Size of the SQLite write-ahead log",
+            Unit::Bytes,
+            wal_bytes.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            events,
+            batch_size,
+            commit_duration,
+            queue_depth,
+            alerts,
+            database_bytes,
+            wal_bytes,
+            database: database.to_path_buf(),
+        }
+    }
+
+    /// One answered request; `route` is the route pattern (`/hooks/:integration`), never the raw
+    /// path, so label values stay few.
+    pub fn observe_request(
+        &self,
+        route: &'static str,
+        integration: &str,
+        status: u16,
+        seconds: f64,
+    ) {
+        let labels = RequestLabels {
+            route,
+            integration: integration.to_string(),
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_duration
+            .get_or_create(&RouteLabels { route })
+            .observe(seconds);
+    }
+
+    pub fn count_event(&self, action: &'static str, outcome: &'static str) {
+        self.events
+            .get_or_create(&EventLabels { action, outcome })
+            .inc();
+    }
+
+    /// An alert moved from one state to another (`None`: it did not exist, or no longer does).
+    pub fn move_alert(&self, from: Option<State>, to: Option<State>) {
+        if from == to {
+            return;
+        }
+        if let Some(from) = from {
+            self.alerts
+                .get_or_create(&StateLabels {
+                    state: from.as_str(),
+                })
+                .dec();
+        }
+        if let Some(to) = to {
+            self.alerts
+                .get_or_create(&StateLabels { state: to.as_str() })
+                .inc();
+        }
+    }
+
+    /// Sets the alert gauge from a count of the table (at start, and after a purge).
+    pub fn set_alert_counts(&self, counts: &StateCounts) {
+        for (state, count) in [
+            (State::Open, counts.open),
+            (State::Acknowledged, counts.acknowledged),
+            (State::Resolved, counts.resolved),
+        ] {
+            self.alerts
+                .get_or_create(&StateLabels {
+                    state: state.as_str(),
+                })
+                .set(count);
+        }
+    }
+
+    pub fn observe_commit(&self, requests: usize, seconds: f64) {
+        self.batch_size.observe(requests as f64);
+        self.commit_duration.observe(seconds);
+    }
+
+    pub fn queue_depth(&self) -> &Gauge {
+        &self.queue_depth
+    }
+
+    /// The exposition text (OpenMetrics, which Prometheus reads), with file sizes read now.
+    pub fn render(&self) -> String {
+        let size = |path: &Path| {
+            std::fs::metadata(path)
+                .map(|meta| meta.len() as f64)
+                .unwrap_or(0.0)
+        };
+        self.database_bytes.set(size(&self.database));
+        let mut wal = self.database.clone().into_os_string();
+        wal.push("-wal");
+        self.wal_bytes.set(size(Path::new(&wal)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}

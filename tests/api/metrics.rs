@@ -1,0 +1,132 @@
+//! `GET /metrics`: parses as Prometheus text, moves by exactly what was sent, reveals nothing.
+
+use prometheus_parse::{Sample, Scrape, Value};
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn scrape(app: &TestApp) -> Scrape {
+    let response = app.get("/metrics");
+    assert_eq!(response.status(), 200);
+    let text = response.text().unwrap();
+    for secret in [TOKEN, BEARER, HMAC_KEY, "metrics-secret-title"] {
+        assert!(!text.contains(secret), "the metrics reveal {secret}");
+    }
+    Scrape::parse(text.lines().map(|line| Ok(line.to_string()))).expect("Prometheus text")
+}
+
+/// The value of the sample named `metric` whose labels include all of `labels` (0 when absent).
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let matches = |sample: &&Sample| {
+        sample.metric == metric
+            && labels
+                .iter()
+                .all(|(key, value)| sample.labels.get(key) == Some(*value))
+    };
+    scrape
+        .samples
+        .iter()
+        .filter(matches)
+        .map(|sample| match &sample.value {
+            Value::Counter(value) | Value::Gauge(value) | Value::Untyped(value) => *value,
+            Value::Histogram(_) | Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+#[test]
+fn counters_move_by_exactly_the_requests_sent() {
+    let app = spawn_app();
+    let before = scrape(&app);
+    for n in 0..3 {
+        app.send(&json!({"event_type": "create", "Id": format!("m-{n}"), "Title": "metrics-secret-title"}));
+    }
+    app.send(&json!({"event_type": "acknowledge", "Id": "m-0"}));
+    app.send(&json!({"event_type": "acknowledge", "Id": "m-0"}));
+    app.post_hook("default", &[("pagertree-token", "wrong")], "{}");
+    let after = scrape(&app);
+
+    let delta = |metric: &str, labels: &[(&str, &str)]| {
+        value(&after, metric, labels) - value(&before, metric, labels)
+    };
+    let hooks = [
+        ("route", "/hooks/:integration"),
+        ("integration", "default"),
+    ];
+    assert_eq!(
+        delta(
+            "alertgate_http_requests_total",
+            &[hooks[0], hooks[1], ("status", "202")]
+        ),
+        5.0
+    );
+    assert_eq!(
+        delta(
+            "alertgate_http_requests_total",
+            &[hooks[0], hooks[1], ("status", "401")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "alertgate_events_total",
+            &[("action", "create"), ("outcome", "created")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        delta(
+            "alertgate_events_total",
+            &[("action", "acknowledge"), ("outcome", "acknowledged")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "alertgate_events_total",
+            &[
+                ("action", "acknowledge"),
+                ("outcome", "already_acknowledged")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(value(&after, "alertgate_alerts", &[("state", "open")]), 2.0);
+    assert_eq!(
+        value(&after, "alertgate_alerts", &[("state", "acknowledged")]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "alertgate_http_request_duration_seconds_count",
+            &[hooks[0]]
+        ),
+        6.0
+    );
+    assert!(
+        value(
+            &after,
+            "alertgate_writer_commit_duration_seconds_count",
+            &[]
+        ) >= 5.0
+    );
+    assert!(value(&after, "alertgate_database_size_bytes", &[]) > 0.0);
+    assert_eq!(value(&after, "alertgate_writer_queue_depth", &[]), 0.0);
+}
+
+#[test]
+fn the_alert_gauge_starts_from_the_database() {
+    let app = spawn_app();
+    app.send(&create("g-1"));
+    app.send(&json!({"event_type": "resolve", "Id": "g-1"}));
+    let metrics = scrape(&app);
+    assert_eq!(
+        value(&metrics, "alertgate_alerts", &[("state", "resolved")]),
+        1.0
+    );
+    assert_eq!(
+        value(&metrics, "alertgate_alerts", &[("state", "open")]),
+        0.0
+    );
+}
