@@ -14,20 +14,20 @@ use crate::model::Source;
 use crate::store::{EventResult, StoreError};
 
 /// Whether authentication would pass, and if not which check failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuthCheck {
     pub ok: bool,
     pub failed_check: Option<&'static str>,
 }
 
 /// Why the body could not be read, as the real request would be answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BodyError {
     pub code: &'static str,
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DryRun {
     /// `None` when no headers were given and authentication was skipped.
     pub auth: Option<AuthCheck>,

@@ -27,7 +27,7 @@ pub struct Integration {
 }
 
 /// How an integration is shown: everything but its secrets, which are only counted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IntegrationView<'a> {
     pub name: &'a str,
     pub format: &'static str,
@@ -49,7 +49,7 @@ pub struct IntegrationView<'a> {
     pub updated_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthView<'a> {
     pub mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,7 +86,7 @@ impl Integration {
 
 /// What a person asks for when adding an integration, as typed (CLI flags, or the admin API's
 /// JSON with the same names): nothing checked yet.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntegrationOptions {
     pub name: String,
@@ -258,7 +258,7 @@ impl IntegrationOptions {
 const PINGARA_HEADER: &str = "X-Pingara-Secret";
 
 /// The admin API's PATCH: each key given replaces the current setting (SPEC §6).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntegrationPatch {
     pub format: Option<String>,

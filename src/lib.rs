@@ -19,6 +19,7 @@
 //! - `dry_run`: what a delivery would do, through the real functions, storing nothing.
 //! - `store`: the only SQL: the group-committing writer, readers, migrations.
 //! - `metrics`: the Prometheus metrics and their rendering for `/metrics`.
+//! - `openapi`: the OpenAPI document, generated from the handlers and their types.
 //! - `model`: shared vocabularies (state, action, severity, source) and their spellings.
 //! - `ids`, `time`, `cursor`: delivery ids, the one text form of time, pagination cursors.
 
@@ -34,6 +35,7 @@ pub mod integration;
 pub mod lifecycle;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod registry;
 pub mod routes;
 pub mod startup;

@@ -9,8 +9,12 @@ use super::AppState;
 use crate::cursor;
 use crate::error::ApiError;
 use crate::formats::FormatError;
+use crate::lifecycle::Alert;
 use crate::lifecycle::Outcome;
 use crate::model::{Action, Severity, State};
+use crate::openapi::{
+    AlertList, ErrorBody, IgnoredAction, ManualActionBody, ManualActionResult, Timeline,
+};
 use crate::store::{AlertFilter, ManualAction, ManualReply};
 
 /// SPEC §5: `by` is at most 255 characters, `note` at most 4,096.
@@ -32,6 +36,29 @@ struct ListParams {
 }
 
 /// `GET /v1/alerts`
+#[utoipa::path(
+    get,
+    operation_id = "list_alerts",
+    path = "/v1/alerts",
+    tag = "alerts",
+    security(("api_token" = [])),
+    params(
+        ("state" = Option<String>, Query, description = "Comma list of open, acknowledged, resolved"),
+        ("integration" = Option<String>, Query),
+        ("severity" = Option<String>, Query, description = "Comma list of critical, error, warning, info"),
+        ("tag" = Option<String>, Query),
+        ("q" = Option<String>, Query, description = "Case-insensitive substring of the title"),
+        ("since" = Option<String>, Query, description = "RFC 3339; since <= updated_at"),
+        ("until" = Option<String>, Query, description = "RFC 3339; updated_at < until"),
+        ("limit" = Option<u32>, Query, description = "1-500, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Newest change first", body = AlertList),
+        (status = 400, description = "A parameter is wrong; the message names it", body = ErrorBody),
+        (status = 401, description = "The API token is missing or wrong", body = ErrorBody),
+    )
+)]
 pub async fn list(
     _: ApiAccess,
     request: HttpRequest,
@@ -70,6 +97,18 @@ fn filter(params: ListParams) -> Result<AlertFilter, ApiError> {
 }
 
 /// `GET /v1/alerts/{integration}/{id}`
+#[utoipa::path(
+    get,
+    operation_id = "get_alert",
+    path = "/v1/alerts/{integration}/{id}",
+    tag = "alerts",
+    security(("api_token" = [])),
+    params(("integration" = String, Path), ("id" = String, Path, description = "URL-encoded")),
+    responses(
+        (status = 200, body = Alert),
+        (status = 404, description = "No such alert", body = ErrorBody),
+    )
+)]
 pub async fn show(
     _: ApiAccess,
     path: web::Path<(String, String)>,
@@ -94,6 +133,23 @@ struct TimelineParams {
 }
 
 /// `GET /v1/alerts/{integration}/{id}/events`
+#[utoipa::path(
+    get,
+    operation_id = "get_alert_events",
+    path = "/v1/alerts/{integration}/{id}/events",
+    tag = "alerts",
+    security(("api_token" = [])),
+    params(
+        ("integration" = String, Path),
+        ("id" = String, Path, description = "URL-encoded"),
+        ("limit" = Option<u32>, Query, description = "1-500, default 50"),
+        ("cursor" = Option<String>, Query),
+    ),
+    responses(
+        (status = 200, description = "Oldest first", body = Timeline),
+        (status = 404, description = "No such alert", body = ErrorBody),
+    )
+)]
 pub async fn timeline(
     _: ApiAccess,
     request: HttpRequest,
@@ -124,6 +180,21 @@ pub async fn timeline(
 }
 
 /// `POST /v1/alerts/{integration}/{id}/acknowledge`
+#[utoipa::path(
+    post,
+    operation_id = "acknowledge_alert",
+    path = "/v1/alerts/{integration}/{id}/acknowledge",
+    tag = "alerts",
+    security(("api_token" = [])),
+    params(("integration" = String, Path), ("id" = String, Path, description = "URL-encoded")),
+    request_body(content = Option<ManualActionBody>),
+    responses(
+        (status = 200, description = "Committed", body = ManualActionResult),
+        (status = 404, description = "No such alert", body = ErrorBody),
+        (status = 409, description = "Changes nothing (already acknowledged or resolved)", body = IgnoredAction),
+        (status = 422, description = "`by` or `note` too long", body = ErrorBody),
+    )
+)]
 pub async fn acknowledge(
     access: ApiAccess,
     path: web::Path<(String, String)>,
@@ -134,6 +205,21 @@ pub async fn acknowledge(
 }
 
 /// `POST /v1/alerts/{integration}/{id}/resolve`
+#[utoipa::path(
+    post,
+    operation_id = "resolve_alert",
+    path = "/v1/alerts/{integration}/{id}/resolve",
+    tag = "alerts",
+    security(("api_token" = [])),
+    params(("integration" = String, Path), ("id" = String, Path, description = "URL-encoded")),
+    request_body(content = Option<ManualActionBody>),
+    responses(
+        (status = 200, description = "Committed", body = ManualActionResult),
+        (status = 404, description = "No such alert", body = ErrorBody),
+        (status = 409, description = "Changes nothing (already resolved)", body = IgnoredAction),
+        (status = 422, description = "`by` or `note` too long", body = ErrorBody),
+    )
+)]
 pub async fn resolve(
     access: ApiAccess,
     path: web::Path<(String, String)>,

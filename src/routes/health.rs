@@ -5,7 +5,15 @@ use serde_json::json;
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::openapi::{ErrorBody, Health};
 
+#[utoipa::path(
+    get,
+    operation_id = "health",
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody))
+)]
 pub async fn check(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     log::debug!("GET /healthz");
     let store = state.store.clone();

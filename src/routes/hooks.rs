@@ -13,9 +13,29 @@ use crate::auth::{self, AuthMethod};
 use crate::error::ApiError;
 use crate::formats::ParsedEvent;
 use crate::integration::Integration;
+use crate::openapi::ErrorBody;
 use crate::store::IngestReply;
+use crate::store::Receipt;
 
 /// Handles one delivery and writes its log line.
+#[utoipa::path(
+    post,
+    operation_id = "post_hook",
+    path = "/hooks/{integration}",
+    tag = "ingest",
+    params(("integration" = String, Path, description = "The integration's name")),
+    request_body(content = Object, description = "The sender's payload, in the integration's format"),
+    responses(
+        (status = 202, description = "Applied and durably committed", body = Receipt),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "Authentication failed", body = ErrorBody),
+        (status = 404, description = "No such enabled integration", body = ErrorBody),
+        (status = 413, description = "The body is over the limit", body = ErrorBody),
+        (status = 415, description = "A Content-Type that is not JSON", body = ErrorBody),
+        (status = 422, description = "The format cannot read the payload; the message names the field", body = ErrorBody),
+        (status = 503, description = "Busy: nothing applied, retry after Retry-After", body = ErrorBody),
+    )
+)]
 pub async fn receive(
     request: HttpRequest,
     path: web::Path<String>,

@@ -13,15 +13,33 @@ use super::AppState;
 use crate::auth;
 use crate::cursor;
 use crate::dry_run;
+use crate::dry_run::DryRun;
 use crate::error::ApiError;
 use crate::formats::FormatError;
+use crate::integration::IntegrationView;
 use crate::integration::{Integration, IntegrationOptions, IntegrationPatch};
+use crate::openapi::{
+    CreatedIntegration, DeliveryList, ErrorBody, IntegrationDetail, IntegrationList, RotateRequest,
+    RotatedSecret, TestRequest,
+};
 use crate::store::{DeliveryFilter, IntegrationChange};
 
 /// The window of the `deliveries_24h` counters.
 const COUNTER_WINDOW: Duration = Duration::hours(24);
 
 /// `GET /v1/integrations`
+#[utoipa::path(
+    get,
+    operation_id = "list_integrations",
+    path = "/v1/integrations",
+    tag = "integrations",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Never a secret (routing keys excepted)", body = IntegrationList),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The admin API is off: no admin token is set", body = ErrorBody),
+    )
+)]
 pub async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let integrations = api::read(&state, |store| store.integrations()).await?;
     let views: Vec<_> = integrations.iter().map(Integration::view).collect();
@@ -29,6 +47,19 @@ pub async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResp
 }
 
 /// `POST /v1/integrations`: `201` with the integration and its secret, shown this once.
+#[utoipa::path(
+    post,
+    operation_id = "create_integration",
+    path = "/v1/integrations",
+    tag = "integrations",
+    security(("admin_token" = [])),
+    request_body = IntegrationOptions,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = CreatedIntegration),
+        (status = 409, description = "The name exists", body = ErrorBody),
+        (status = 422, description = "Invalid; the message names the field", body = ErrorBody),
+    )
+)]
 pub async fn create(
     _: AdminAccess,
     body: web::Bytes,
@@ -48,6 +79,18 @@ pub async fn create(
 }
 
 /// `GET /v1/integrations/{name}`: the integration and its delivery counters.
+#[utoipa::path(
+    get,
+    operation_id = "get_integration",
+    path = "/v1/integrations/{name}",
+    tag = "integrations",
+    security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, body = IntegrationDetail),
+        (status = 404, body = ErrorBody),
+    )
+)]
 pub async fn show(
     _: AdminAccess,
     path: web::Path<String>,
@@ -63,6 +106,20 @@ pub async fn show(
 }
 
 /// `PATCH /v1/integrations/{name}`: all of it valid, or `422` and nothing changed.
+#[utoipa::path(
+    patch,
+    operation_id = "update_integration",
+    path = "/v1/integrations/{name}",
+    tag = "integrations",
+    security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    request_body = IntegrationPatch,
+    responses(
+        (status = 200, description = "With `secret` when the old ones no longer fit the auth mode", body = IntegrationView),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "Invalid; nothing changed", body = ErrorBody),
+    )
+)]
 pub async fn update(
     _: AdminAccess,
     path: web::Path<String>,
@@ -97,6 +154,15 @@ struct RemoveParams {
 }
 
 /// `DELETE /v1/integrations/{name}`: its alerts stay unless `?purge=true`.
+#[utoipa::path(
+    delete,
+    operation_id = "delete_integration",
+    path = "/v1/integrations/{name}",
+    tag = "integrations",
+    security(("admin_token" = [])),
+    params(("name" = String, Path), ("purge" = Option<bool>, Query, description = "Remove its alerts too")),
+    responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody))
+)]
 pub async fn remove(
     _: AdminAccess,
     request: HttpRequest,
@@ -130,6 +196,19 @@ struct RotateBody {
 }
 
 /// `POST /v1/integrations/{name}/rotate-secret`: the new secret, shown once.
+#[utoipa::path(
+    post,
+    operation_id = "rotate_integration_secret",
+    path = "/v1/integrations/{name}/rotate-secret",
+    tag = "integrations",
+    security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    request_body(content = Option<RotateRequest>),
+    responses(
+        (status = 200, description = "The new secret, shown once", body = RotatedSecret),
+        (status = 409, description = "Already 5 active secrets with keep_old", body = ErrorBody),
+    )
+)]
 pub async fn rotate_secret(
     _: AdminAccess,
     path: web::Path<String>,
@@ -167,6 +246,20 @@ struct DeliveryParams {
 }
 
 /// `GET /v1/integrations/{name}/deliveries`: the delivery log, newest first.
+#[utoipa::path(
+    get,
+    operation_id = "list_deliveries",
+    path = "/v1/integrations/{name}/deliveries",
+    tag = "integrations",
+    security(("admin_token" = [])),
+    params(
+        ("name" = String, Path),
+        ("status" = Option<u16>, Query),
+        ("limit" = Option<u32>, Query, description = "1-500, default 50"),
+        ("cursor" = Option<String>, Query),
+    ),
+    responses((status = 200, description = "Newest first", body = DeliveryList), (status = 404, body = ErrorBody))
+)]
 pub async fn deliveries(
     _: AdminAccess,
     request: HttpRequest,
@@ -224,6 +317,16 @@ struct TestBody {
 }
 
 /// `POST /v1/integrations/{name}/test`: what this delivery would do, nothing stored.
+#[utoipa::path(
+    post,
+    operation_id = "test_integration",
+    path = "/v1/integrations/{name}/test",
+    tag = "integrations",
+    security(("admin_token" = [])),
+    params(("name" = String, Path)),
+    request_body = TestRequest,
+    responses((status = 200, description = "What the delivery would do; nothing stored", body = DryRun))
+)]
 pub async fn test(
     _: AdminAccess,
     path: web::Path<String>,

@@ -51,6 +51,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .service(web::resource("/healthz").route(web::get().to(health::check)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)))
         .service(
             web::scope("/v1/integrations")
                 .route("", web::get().to(integrations::list))
@@ -93,10 +94,31 @@ pub fn configure(config: &mut web::ServiceConfig) {
 
 /// `GET /metrics`: open like `/healthz`, since Prometheus scrapes without a token; it holds
 /// counts, sizes and times only.
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(
+    get,
+    operation_id = "metrics",
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String))
+)]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())
+}
+
+/// `GET /openapi.json`: this API, described.
+#[utoipa::path(
+    get,
+    operation_id = "openapi",
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object))
+)]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::document())
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -12,6 +12,7 @@ use super::intake::{self, Delivery};
 use super::AppState;
 use crate::error::ApiError;
 use crate::formats::{self, FormatError};
+use crate::openapi::{PagerDutyAccepted, PagerDutyRefused};
 use crate::store::IngestReply;
 
 /// Which of the two endpoints.
@@ -22,6 +23,19 @@ enum Kind {
 }
 
 /// `POST /v2/enqueue`
+#[utoipa::path(
+    post,
+    operation_id = "pagerduty_enqueue",
+    path = "/v2/enqueue",
+    tag = "ingest",
+    request_body(content = Object, description = "A PagerDuty Events API v2 alert event"),
+    responses(
+        (status = 202, description = "Event processed", body = PagerDutyAccepted),
+        (status = 400, description = "Invalid event, or an unknown routing key", body = PagerDutyRefused),
+        (status = 413, description = "The body is over the limit", body = PagerDutyRefused),
+        (status = 503, description = "Busy: nothing applied, retry", body = PagerDutyRefused),
+    )
+)]
 pub async fn enqueue(
     request: HttpRequest,
     payload: web::Payload,
@@ -31,6 +45,17 @@ pub async fn enqueue(
 }
 
 /// `POST /v2/change/enqueue`
+#[utoipa::path(
+    post,
+    operation_id = "pagerduty_change_enqueue",
+    path = "/v2/change/enqueue",
+    tag = "ingest",
+    request_body(content = Object, description = "A PagerDuty Events API v2 change event"),
+    responses(
+        (status = 202, description = "Change event recorded as informational", body = PagerDutyAccepted),
+        (status = 400, description = "Invalid event, or an unknown routing key", body = PagerDutyRefused),
+    )
+)]
 pub async fn change(
     request: HttpRequest,
     payload: web::Payload,

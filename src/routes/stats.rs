@@ -7,6 +7,8 @@ use serde::Deserialize;
 use super::api::{self, ApiAccess};
 use super::AppState;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
+use crate::store::Stats;
 
 /// Response times cover episodes opened within this long, unless `since` says otherwise.
 const DEFAULT_WINDOW: Duration = Duration::days(7);
@@ -17,6 +19,18 @@ struct StatsParams {
     since: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "get_stats",
+    path = "/v1/stats",
+    tag = "alerts",
+    security(("api_token" = [])),
+    params(("since" = Option<String>, Query, description = "RFC 3339; default 7 days ago")),
+    responses(
+        (status = 200, body = Stats),
+        (status = 400, description = "A bad `since`", body = ErrorBody),
+    )
+)]
 pub async fn show(
     _: ApiAccess,
     request: HttpRequest,

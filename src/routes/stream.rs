@@ -19,6 +19,7 @@ use super::api::{self, invalid, ApiAccess};
 use super::AppState;
 use crate::error::ApiError;
 use crate::model::State;
+use crate::openapi::ErrorBody;
 use crate::store::{AppliedEvent, Store};
 
 /// SPEC §5: a comment line at least this often keeps proxies from closing an idle stream.
@@ -50,6 +51,22 @@ impl StreamFilter {
     }
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "stream_alerts",
+    path = "/v1/stream",
+    tag = "alerts",
+    security(("api_token" = [])),
+    params(
+        ("integration" = Option<String>, Query),
+        ("state" = Option<String>, Query, description = "Comma list of states"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Replay every applied event after this seq first"),
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events: `alert` events, id = seq, data = the alert with outcome and action", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A bad filter or Last-Event-ID", body = ErrorBody),
+    )
+)]
 pub async fn subscribe(
     _: ApiAccess,
     request: HttpRequest,

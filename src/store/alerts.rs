@@ -165,7 +165,7 @@ pub(super) fn append_event(
 }
 
 /// One entry of an alert's timeline, as SPEC §5 shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub seq: i64,
     pub at: String,

@@ -113,12 +113,14 @@ pub struct DeliveryFilter {
 }
 
 /// One row of the delivery log, as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryRecord {
     pub id: String,
     pub at: String,
     pub status: u16,
     pub error_code: Option<String>,
+    /// Outcome → count, for accepted deliveries.
+    #[schema(value_type = Option<Object>)]
     pub outcomes: Option<serde_json::Value>,
     pub duration_ms: Option<i64>,
     pub remote_addr: Option<String>,
@@ -134,7 +136,7 @@ pub struct DeliveryPage {
 }
 
 /// Elastio-style success and failure counters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryCounts {
     pub accepted: i64,
     pub rejected: i64,

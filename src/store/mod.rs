@@ -121,11 +121,13 @@ pub struct IngestRequest {
 }
 
 /// What one event did, as the `202` body lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventResult {
     pub id: String,
     pub action: Action,
+    /// created, deduplicated, updated, acknowledged, resolved, reopened or ignored.
     #[serde(serialize_with = "serialize_outcome")]
+    #[schema(value_type = String)]
     pub outcome: Outcome,
     /// The alert's state afterwards; null when no alert exists.
     pub state: Option<State>,
@@ -140,7 +142,7 @@ fn serialize_outcome<S: serde::Serializer>(
 }
 
 /// The answer to an accepted delivery.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub delivery: String,
     pub results: Vec<EventResult>,

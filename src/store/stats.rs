@@ -11,7 +11,7 @@ use crate::model::State;
 use crate::time;
 
 /// How many alerts are in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StateCounts {
     pub open: i64,
     pub acknowledged: i64,
@@ -29,9 +29,10 @@ impl StateCounts {
 }
 
 /// The stats document of SPEC §5.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     #[serde(serialize_with = "time::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub since: DateTime<Utc>,
     pub by_state: StateCounts,
     pub by_integration: BTreeMap<String, StateCounts>,

@@ -13,6 +13,7 @@ mod idempotency;
 mod lifecycle;
 mod manual;
 mod metrics;
+mod openapi;
 mod pagerduty;
 mod query;
 mod stats;

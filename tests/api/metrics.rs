@@ -49,10 +49,7 @@ fn counters_move_by_exactly_the_requests_sent() {
     let delta = |metric: &str, labels: &[(&str, &str)]| {
         value(&after, metric, labels) - value(&before, metric, labels)
     };
-    let hooks = [
-        ("route", "/hooks/:integration"),
-        ("integration", "default"),
-    ];
+    let hooks = [("route", "/hooks/:integration"), ("integration", "default")];
     assert_eq!(
         delta(
             "alertgate_http_requests_total",
