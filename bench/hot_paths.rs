@@ -59,6 +59,9 @@ fn hmac_hex(key: &[u8], message: &[u8]) -> String {
         .collect()
 }
 
+/// A mode, the headers a sender sends, and the integration's secrets.
+type AuthCase<'a> = (&'a str, AuthMethod, Vec<(&'a str, &'a str)>, &'a [Secret]);
+
 fn authentication(c: &mut Criterion) {
     let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
     let secret = "5f0c1e3b2a7d4c9e8f6a1b0c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e";
@@ -75,7 +78,7 @@ fn authentication(c: &mut Criterion) {
     let sw_signature = format!("v1,{}", STANDARD.encode(sw_mac.finalize().into_bytes()));
 
     let token = AuthMethod::from_parts("token", None, None, None).unwrap();
-    let cases: Vec<(&str, AuthMethod, Vec<(&str, &str)>, &[Secret])> = vec![
+    let cases: Vec<AuthCase> = vec![
         ("token", token, vec![("pagertree-token", secret)], &secrets),
         (
             "bearer",
