@@ -267,9 +267,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let connection = crate::store::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
         let now = Utc::now();
-        for (age_days, status) in [(40, 202), (31, 401), (2, 202), (0, 401), (0, 202)] {
-            let at = now - Duration::days(age_days);
-            let id = ids::delivery_id(at);
+        for (index, (age_days, status)) in [(40, 202), (31, 401), (2, 202), (0, 401), (0, 202)]
+            .into_iter()
+            .enumerate()
+        {
+            let at = now - Duration::days(age_days) - Duration::milliseconds(index as i64);
+            // The id of exactly `at`: minting one would follow the process's newest id.
+            let id = ids::delivery_id_floor(at);
             let row = DeliveryRow {
                 id: &id,
                 integration: "a",
