@@ -7,6 +7,7 @@
 //! second implementation of it rather than a rewrite.
 
 mod alerts;
+mod checkpointer;
 mod database;
 mod deliveries;
 mod integrations;
@@ -254,6 +255,7 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
+    checkpointer: checkpointer::Checkpointer,
 }
 
 impl SqliteStore {
@@ -265,15 +267,20 @@ impl SqliteStore {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<SqliteStore, StoreError> {
         let connection = schema::open_for_writing(path)?;
+        // The server's writer leaves checkpoints to the checkpointer thread.
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(SqliteStore {
             writer: Writer::start(connection, settings, clock, metrics)?,
             readers: Readers::new(path),
+            checkpointer: checkpointer::Checkpointer::start(path)?,
         })
     }
 
-    /// Lets the writer commit what it holds, then stops it. Called once at shutdown.
+    /// Lets the writer commit what it holds, then stops it and checkpoints. Called once at
+    /// shutdown.
     pub fn shutdown(&self) {
         self.writer.shutdown();
+        self.checkpointer.shutdown();
     }
 
     pub fn readers(&self) -> &Readers {
