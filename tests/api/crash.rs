@@ -64,7 +64,11 @@ fn sender(address: String, worker: usize, round: usize, stop: Arc<AtomicBool>) -
             2 => vec![(id(current), "acknowledge")],
             _ => vec![(id(current), "resolve")],
         };
-        let integration = if worker % 2 == 0 { "tok" } else { "sig" };
+        let integration = if worker.is_multiple_of(2) {
+            "tok"
+        } else {
+            "sig"
+        };
         let bodies: Vec<Value> = events
             .iter()
             .map(|(id, action)| json!({"event_type": action, "Id": id, "Title": format!("alert {id}")}))
