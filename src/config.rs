@@ -9,6 +9,8 @@ use crate::store::WriterSettings;
 
 /// SPEC §3: the default body limit, 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// Headers of real senders are a few hundred bytes; 16 KiB leaves room for long tokens.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 
 #[derive(Clone, clap::Args)]
 pub struct ServeArgs {
@@ -24,6 +26,15 @@ pub struct ServeArgs {
     /// Deliveries that may wait for the database writer before new ones get 503 + Retry-After.
     #[arg(long, env = "ALERTGATE_QUEUE_CAPACITY", default_value_t = WriterSettings::default().queue_capacity)]
     pub queue_capacity: usize,
+    /// The most bytes of headers a delivery may carry, all together.
+    #[arg(long, env = "ALERTGATE_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES)]
+    pub max_header_bytes: usize,
+    /// Open connections each worker serves at most; more wait to be accepted.
+    #[arg(long, env = "ALERTGATE_MAX_CONNECTIONS", default_value_t = 25_000)]
+    pub max_connections: usize,
+    /// Seconds a client may take to send its headers, and again its body (slow senders get 408).
+    #[arg(long, env = "ALERTGATE_REQUEST_TIMEOUT", default_value_t = 10)]
+    pub request_timeout: u64,
     /// Days the delivery log keeps each request.
     #[arg(long, env = "ALERTGATE_KEEP_DELIVERIES", default_value_t = 30)]
     pub keep_deliveries: u32,
@@ -35,7 +46,11 @@ pub struct Config {
     pub bind: String,
     pub db: PathBuf,
     pub max_body: usize,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
     pub workers: Option<usize>,
+    /// How long a client may take to send its headers, and again its body.
+    pub request_timeout: std::time::Duration,
     pub writer: WriterSettings,
     /// `ALERTGATE_API_TOKEN`: guards `/v1` (SPEC §5).
     pub api_token: Option<Secret>,
@@ -51,6 +66,7 @@ impl std::fmt::Debug for Config {
             .field("db", &self.db)
             .field("max_body", &self.max_body)
             .field("workers", &self.workers)
+            .field("request_timeout", &self.request_timeout)
             .field("writer", &self.writer)
             .field("api_token", &set(&self.api_token))
             .field("admin_token", &set(&self.admin_token))
@@ -89,7 +105,10 @@ impl Config {
             bind: args.bind,
             db,
             max_body: args.max_body,
+            max_header_bytes: args.max_header_bytes,
+            max_connections: args.max_connections.max(1),
             workers: args.workers,
+            request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
             writer: WriterSettings {
                 queue_capacity: args.queue_capacity,
                 keep_deliveries: chrono::Duration::days(i64::from(args.keep_deliveries.max(1))),
@@ -147,7 +166,10 @@ mod tests {
             bind: bind.into(),
             db: "x.db".into(),
             max_body: DEFAULT_MAX_BODY,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: 25_000,
             workers: None,
+            request_timeout: std::time::Duration::from_secs(10),
             writer: WriterSettings::default(),
             api_token: api_token.map(Secret::new),
             admin_token: None,

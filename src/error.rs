@@ -40,6 +40,12 @@ pub enum ApiError {
     /// 422: the integration asked for is not valid; the message names the field.
     #[error("{0}")]
     InvalidIntegration(#[from] InvalidIntegration),
+    /// 431: the request's headers are too large.
+    #[error("the request headers are larger than the limit of {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    /// 408: the body did not arrive in time.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// 413: the body exceeds the configured limit.
     #[error("the body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -88,6 +94,8 @@ impl ApiError {
             ApiError::TooManySecrets(_) => "too_many_secrets",
             ApiError::InvalidIntegration(_) => "invalid_integration",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::InvalidJson(_) => "invalid_json",
@@ -126,6 +134,8 @@ impl ResponseError for ApiError {
             | ApiError::IntegrationExists(_)
             | ApiError::TooManySecrets(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InvalidJson(_)

@@ -53,6 +53,8 @@ impl Application {
             store: dyn_store,
             integrations,
             max_body: config.max_body,
+            max_header_bytes: config.max_header_bytes,
+            request_timeout: config.request_timeout,
             api_tokens: api_tokens(config),
             admin_token: config.admin_token.clone(),
             metrics,
@@ -64,6 +66,9 @@ impl Application {
                 .app_data(state.clone())
                 .configure(routes::configure)
         })
+        // Headers that do not arrive in time get 408 from actix-web itself.
+        .client_request_timeout(config.request_timeout)
+        .max_connections(config.max_connections)
         .listen(listener)?;
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));

@@ -115,6 +115,12 @@ impl Format {
 
     /// Reads `body` into events, in order.
     pub fn read(&self, body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
+        let events = self.read_unchecked(body)?;
+        check_text(&events)?;
+        Ok(events)
+    }
+
+    fn read_unchecked(&self, body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
         match self {
             Format::Pagertree => pagertree::read(body),
             Format::Plerion => plerion::read(body),
@@ -132,6 +138,40 @@ pub(crate) fn fixture(path: &str) -> Value {
     let path = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect("the fixture exists"))
         .expect("a fixture is JSON")
+}
+
+/// Control characters have no business in an Id (it travels in URLs) or in the text people read
+/// on a dashboard; tabs and line breaks are allowed in text. Checked once for every format.
+fn check_text(events: &[ParsedEvent]) -> Result<(), FormatError> {
+    let in_text = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    for (index, event) in events.iter().enumerate() {
+        let field = |name: &str| format!("events[{index}].{name}");
+        if event.id.chars().any(char::is_control) {
+            return Err(FormatError::new(
+                field("id"),
+                "contains a control character",
+            ));
+        }
+        let fields = &event.fields;
+        let texts = [
+            ("title", fields.title.as_deref()),
+            ("description", fields.description.as_deref()),
+        ];
+        let tags = fields
+            .tags
+            .iter()
+            .flatten()
+            .map(|tag| ("tags", Some(tag.as_str())));
+        for (name, text) in texts.into_iter().chain(tags) {
+            if text.is_some_and(|text| text.chars().any(in_text)) {
+                return Err(FormatError::new(
+                    field(name),
+                    "contains a control character",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks an alert Id against SPEC §1.

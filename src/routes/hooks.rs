@@ -30,9 +30,11 @@ use crate::store::Receipt;
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "Authentication failed", body = ErrorBody),
         (status = 404, description = "No such enabled integration", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
         (status = 413, description = "The body is over the limit", body = ErrorBody),
         (status = 415, description = "A Content-Type that is not JSON", body = ErrorBody),
         (status = 422, description = "The format cannot read the payload; the message names the field", body = ErrorBody),
+        (status = 431, description = "The headers are over the limit", body = ErrorBody),
         (status = 503, description = "Busy: nothing applied, retry after Retry-After", body = ErrorBody),
     )
 )]
@@ -69,6 +71,7 @@ async fn ingest(
     state: &AppState,
     delivery: &Delivery,
 ) -> Result<(HttpResponse, String), ApiError> {
+    intake::check_header_size(request.headers(), state.max_header_bytes)?;
     let integration = state
         .integrations
         .get(name)
@@ -126,7 +129,7 @@ async fn admit(
             challenge: auth::challenge(&integration.auth),
         })
     };
-    let body = intake::read_body(headers, payload, state.max_body)
+    let body = intake::read_body(headers, payload, state)
         .await
         .map_err(without_body)?;
     let in_body = integration.auth == AuthMethod::RoutingKey;

@@ -113,6 +113,19 @@ impl Delivery {
     }
 }
 
+/// Refuses requests whose headers, all together, exceed `limit` bytes (actix-web itself allows
+/// up to 128 KiB): `431`, before anything else is looked at.
+pub fn check_header_size(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let size: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > limit {
+        return Err(ApiError::HeadersTooLarge { limit });
+    }
+    Ok(())
+}
+
 /// The body as JSON, or `400` with the line and column of the first error.
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     serde_json::from_slice(body).map_err(|error| ApiError::InvalidJson(error.to_string()))
@@ -121,6 +134,21 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
 /// Reads the body, refusing it as soon as it is known to exceed `limit`: at once from
 /// `Content-Length`, or as the bytes arrive when the sender did not say or said wrong.
 pub async fn read_body(
+    headers: &HeaderMap,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Vec<u8>, ApiError> {
+    // A sender that trickles its body (or promised more than it sends) gets 408 rather than
+    // holding a connection and a handler forever.
+    actix_web::rt::time::timeout(
+        state.request_timeout,
+        read_limited(headers, payload, state.max_body),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout)?
+}
+
+async fn read_limited(
     headers: &HeaderMap,
     mut payload: web::Payload,
     limit: usize,

@@ -28,6 +28,10 @@ pub struct AppState {
     pub integrations: Arc<IntegrationRegistry>,
     /// SPEC §3: the largest body accepted, in bytes.
     pub max_body: usize,
+    /// The most header bytes a delivery may carry.
+    pub max_header_bytes: usize,
+    /// How long a sender may take to send its body.
+    pub request_timeout: std::time::Duration,
     /// Bearer tokens that open `/v1` (the API and the admin token); empty: the API is open.
     pub api_tokens: Vec<Secret>,
     /// The token of `/v1/integrations`; unset, the admin API is off (`404`).

@@ -166,7 +166,8 @@ async fn accept(
     delivery: &Delivery,
 ) -> Result<(HttpResponse, Option<String>, String), Refusal> {
     let headers = request.headers();
-    let body = intake::read_body(headers, payload, state.max_body)
+    intake::check_header_size(headers, state.max_header_bytes).map_err(Refusal::from_api)?;
+    let body = intake::read_body(headers, payload, state)
         .await
         .map_err(Refusal::from_api)?;
     intake::check_content_type(headers).map_err(Refusal::from_api)?;

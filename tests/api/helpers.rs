@@ -141,6 +141,7 @@ pub struct AppSettings {
     pub admin_token: Option<&'static str>,
     pub max_body: usize,
     pub queue_capacity: usize,
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for AppSettings {
@@ -150,6 +151,7 @@ impl Default for AppSettings {
             api_token: None,
             admin_token: None,
             max_body: DEFAULT_MAX_BODY,
+            request_timeout: std::time::Duration::from_secs(10),
             queue_capacity: WriterSettings::default().queue_capacity,
         }
     }
@@ -177,7 +179,10 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
         bind: "127.0.0.1:0".into(),
         db: db_path.clone(),
         max_body: settings.max_body,
+        max_header_bytes: alertgate::config::DEFAULT_MAX_HEADER_BYTES,
+        max_connections: 1000,
         workers: Some(1),
+        request_timeout: settings.request_timeout,
         writer: WriterSettings {
             queue_capacity: settings.queue_capacity,
             ..WriterSettings::default()

@@ -10,6 +10,7 @@ mod errors;
 mod fixtures;
 mod formats;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod lifecycle;
 mod manual;

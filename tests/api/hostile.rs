@@ -1,0 +1,196 @@
+//! Hostile input over HTTP: each case gets a 4xx (never a 5xx, never a hang), changes nothing,
+//! and the server keeps answering /healthz throughout.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// Sends raw bytes on a fresh connection and returns the status of the answer, if any came.
+fn raw_status(app: &TestApp, request: &[u8], trickle: Option<Duration>) -> Option<u16> {
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    match trickle {
+        None => stream.write_all(request).ok()?,
+        Some(pause) => {
+            for byte in request {
+                if stream.write_all(&[*byte]).is_err() {
+                    break;
+                }
+                std::thread::sleep(pause);
+            }
+        }
+    }
+    let mut answer = [0u8; 64];
+    let read = stream.read(&mut answer).ok()?;
+    let text = String::from_utf8_lossy(&answer[..read]);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn hook_request(extra_headers: &str, declared_length: usize, body: &str) -> Vec<u8> {
+    format!(
+        "POST /hooks/default HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         pagertree-token: {TOKEN}\r\n{extra_headers}Content-Length: {declared_length}\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+fn assert_unchanged_and_healthy(app: &TestApp, case: &str) {
+    assert_eq!(
+        app.count("SELECT count(*) FROM alerts"),
+        0,
+        "{case}: nothing applied"
+    );
+    assert_eq!(app.get("/healthz").status(), 200, "{case}: still healthy");
+}
+
+#[test]
+fn hostile_bodies_get_4xx_and_change_nothing() {
+    let app = spawn_app();
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let huge_string =
+        json!({"event_type": "create", "Id": "x", "Title": "t".repeat(1024 * 1024)}).to_string();
+    let tiny = json!({"event_type": "resolve", "Id": "a"}).to_string();
+    let many = format!("[{}]", vec![tiny.as_str(); 100_000].join(","));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "random bytes",
+            (0..2048u32)
+                .map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"event_type\": \"create\", \"Id\": \"\xff\xfe\", \"Title\": \"x\"}".to_vec(),
+        ),
+        ("JSON nested 10,000 deep", deep.into_bytes()),
+        ("a 1 MiB string", huge_string.into_bytes()),
+        ("a batch of 100,000 tiny events", many.into_bytes()),
+        (
+            "a huge array of numbers",
+            format!("[{}]", vec!["1"; 200_000].join(",")).into_bytes(),
+        ),
+        (
+            "numbers out of range",
+            br#"{"event_type": "create", "Id": 1e999, "Title": "x"}"#.to_vec(),
+        ),
+        (
+            "duplicate keys",
+            br#"{"event_type": "create", "Id": "a", "id": "b", "Title": "x"}"#.to_vec(),
+        ),
+        (
+            "an Id of 256 bytes",
+            json!({"event_type": "create", "Id": "i".repeat(256), "Title": "x"})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "a control character in the Id",
+            json!({"event_type": "create", "Id": "a\u{0}b", "Title": "x"})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "a control character in the title",
+            json!({"event_type": "create", "Id": "a", "Title": "x\u{1b}[31m"})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "a control character in a tag",
+            json!({"event_type": "create", "Id": "a", "Title": "x", "Tags": ["\u{7}"]})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "a control character in the description",
+            json!({"event_type": "create", "Id": "a", "Title": "x", "Description": "\u{8}"})
+                .to_string()
+                .into_bytes(),
+        ),
+    ];
+    for (case, body) in cases {
+        let status = app
+            .post_hook("default", &[("pagertree-token", TOKEN)], body)
+            .status()
+            .as_u16();
+        assert!((400..500).contains(&status), "{case}: {status}");
+        assert_unchanged_and_healthy(&app, case);
+    }
+    let fine = json!({"event_type": "create", "Id": "ok", "Title": "x", "Description": "line one\n\tline two"});
+    assert_eq!(
+        app.send(&fine).status(),
+        202,
+        "tabs and line breaks are text"
+    );
+}
+
+#[test]
+fn hostile_connections_get_4xx_and_never_hang() {
+    let app = spawn_app_with(AppSettings {
+        request_timeout: Duration::from_secs(1),
+        ..AppSettings::default()
+    });
+    let body = create("raw").to_string();
+    let long_header = format!("X-Filler: {}\r\n", "a".repeat(64 * 1024));
+    let many_headers: String = (0..1000).map(|n| format!("X-Header-{n}: v\r\n")).collect();
+    let cases: Vec<(&str, Vec<u8>, Option<Duration>)> = vec![
+        (
+            "Content-Length longer than the body",
+            hook_request("", body.len() + 50, &body),
+            None,
+        ),
+        (
+            "Content-Length shorter than the body",
+            hook_request("", body.len() - 5, &body),
+            None,
+        ),
+        (
+            "a header of 64 KiB",
+            hook_request(&long_header, body.len(), &body),
+            None,
+        ),
+        (
+            "1,000 headers",
+            hook_request(&many_headers, body.len(), &body),
+            None,
+        ),
+        (
+            "a body trickled a byte at a time",
+            hook_request("", body.len(), &body),
+            Some(Duration::from_millis(300)),
+        ),
+    ];
+    for (case, request, trickle) in cases {
+        let started = Instant::now();
+        let status = raw_status(&app, &request, trickle);
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "{case}: it did not hang"
+        );
+        let status = status.unwrap_or_else(|| panic!("{case}: no answer"));
+        assert!((400..500).contains(&status), "{case}: {status}");
+        assert_unchanged_and_healthy(&app, case);
+    }
+}
+
+#[test]
+fn a_chunked_body_over_the_limit_is_refused() {
+    let app = spawn_app();
+    let chunk = "a".repeat(64 * 1024);
+    let mut request = format!(
+        "POST /hooks/default HTTP/1.1\r\nHost: x\r\npagertree-token: {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    for _ in 0..20 {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    assert_eq!(raw_status(&app, request.as_bytes(), None), Some(413));
+    assert_unchanged_and_healthy(&app, "chunked over the limit");
+}
