@@ -60,6 +60,24 @@ mod tests {
         assert_eq!(decode_key(&encode(5)), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_position_round_trips(position in 0..=i64::MAX) {
+            proptest::prop_assert_eq!(decode(&encode(position)), Some(position));
+        }
+
+        #[test]
+        fn any_text_decodes_without_panicking(text in ".{0,64}") {
+            let _ = decode(&text);
+            let _ = decode_key(&text);
+        }
+
+        #[test]
+        fn every_key_round_trips(key in "[a-zA-Z0-9_]{1,40}") {
+            proptest::prop_assert_eq!(decode_key(&encode_key(&key)), Some(key));
+        }
+    }
+
     #[test]
     fn anything_else_is_refused() {
         for bad in ["", "abc", "djE6", "djE6LTE", "djI6MQ", "!!!!"] {

@@ -322,5 +322,33 @@ fn refresh_fields(alert: &mut Alert, fields: &Fields) {
     }
 }
 
+/// What must hold for every alert after every event, whatever the sequence: the property tests
+/// check it after each step, and the unit tests may call it too.
+pub fn check_invariants(alert: &Alert) -> Result<(), String> {
+    let fail = |what: &str| Err(format!("{what}: {alert:?}"));
+    if alert.occurrences < 1 {
+        return fail("occurrences >= 1");
+    }
+    if alert.episode < 1 {
+        return fail("episode >= 1");
+    }
+    if alert.resolved_at.is_some() != (alert.state == State::Resolved) {
+        return fail("resolved_at is set if and only if resolved");
+    }
+    if alert.state == State::Acknowledged && alert.acknowledged_at.is_none() {
+        return fail("an acknowledged alert has acknowledged_at");
+    }
+    if alert.state == State::Open && alert.acknowledged_at.is_some() {
+        return fail("an open alert has no acknowledged_at");
+    }
+    if alert.opened_at < alert.created_at || alert.updated_at < alert.opened_at {
+        return fail("created_at <= opened_at <= updated_at");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod properties;

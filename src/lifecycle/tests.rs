@@ -49,6 +49,9 @@ fn outcome_of(state: Option<State>, event: &Event) -> (Option<State>, Outcome) {
     let current = state.map(alert);
     let transition = apply(current.as_ref(), event);
     assert_eq!(transition.from, state, "from state is the state before");
+    if let Some(alert) = &transition.alert {
+        check_invariants(alert).unwrap();
+    }
     (transition.alert.map(|a| a.state), transition.outcome)
 }
 
