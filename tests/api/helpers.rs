@@ -438,8 +438,13 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `alertgate serve` on a free port and waits until it listens.
     pub fn start(db: &std::path::Path) -> ServerProcess {
+        Self::start_with(alertgate(db))
+    }
+
+    /// Starts `command` (the binary with its environment set) on a free port.
+    pub fn start_with(mut command: std::process::Command) -> ServerProcess {
         use std::io::BufRead;
-        let mut child = alertgate(db)
+        let mut child = command
             .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
             .stdout(std::process::Stdio::piped())
             .spawn()

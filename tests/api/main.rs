@@ -11,6 +11,7 @@ mod fixtures;
 mod formats;
 mod helpers;
 mod hostile;
+mod hygiene;
 mod idempotency;
 mod lifecycle;
 mod manual;
