@@ -79,20 +79,12 @@ fn sender(address: String, worker: usize, round: usize, stop: Arc<AtomicBool>) -
             Value::Array(bodies).to_string()
         };
         let key = format!("r{round}-w{worker}-k{n}");
-        let mut request = client
-            .post(format!("{address}/hooks/{integration}"))
-            .header("content-type", "application/json")
-            .header("Idempotency-Key", &key)
-            .body(body.clone());
-        request = if integration == "tok" {
-            request.header("pagertree-token", TOKEN)
-        } else {
-            request.header("X-Signature", hmac_hex(HMAC_KEY, body.as_bytes()))
-        };
-        let answered = request.send().and_then(|response| {
-            let status = response.status().as_u16();
-            response.text().map(|text| (status, text))
-        });
+        let answered = sender_request(&client, &address, integration, &key, &body)
+            .send()
+            .and_then(|response| {
+                let status = response.status().as_u16();
+                response.text().map(|text| (status, text))
+            });
         let (status, answer) = match answered {
             Ok((status, text)) => (Some(status), Some(text)),
             Err(_) => (None, None),
@@ -116,19 +108,7 @@ fn sender(address: String, worker: usize, round: usize, stop: Arc<AtomicBool>) -
 fn one_round(round: usize) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("alertgate.db");
-    assert!(run_cli(&db, &["integration", "add", "tok", "--secret", TOKEN]).0);
-    let add_sig = [
-        "integration",
-        "add",
-        "sig",
-        "--auth",
-        "hmac-sha256",
-        "--header",
-        "X-Signature",
-        "--secret",
-        HMAC_KEY,
-    ];
-    assert!(run_cli(&db, &add_sig).0);
+    add_sender_integrations(&db);
     let server = ServerProcess::start(&db);
     let stop = Arc::new(AtomicBool::new(false));
     let senders: Vec<_> = (0..4)
@@ -226,17 +206,15 @@ fn one_round(round: usize) {
         .filter(|sent| sent.status == Some(202))
         .take(20)
     {
-        let mut request = client
-            .post(format!("{}/hooks/{}", restarted.address, sent.integration))
-            .header("content-type", "application/json")
-            .header("Idempotency-Key", &sent.idempotency_key)
-            .body(sent.body.clone());
-        request = if sent.integration == "tok" {
-            request.header("pagertree-token", TOKEN)
-        } else {
-            request.header("X-Signature", hmac_hex(HMAC_KEY, sent.body.as_bytes()))
-        };
-        let response = request.send().unwrap();
+        let response = sender_request(
+            &client,
+            &restarted.address,
+            sent.integration,
+            &sent.idempotency_key,
+            &sent.body,
+        )
+        .send()
+        .unwrap();
         assert_eq!(
             response.headers()["idempotent-replayed"],
             "true",

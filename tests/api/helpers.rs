@@ -529,3 +529,41 @@ pub fn ids(page: &serde_json::Value) -> Vec<String> {
         .map(|alert| alert["id"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Adds, through the CLI, the two integrations the process-level tests send to: `tok` (token
+/// auth with `TOKEN`) and `sig` (HMAC-SHA256 of the body in `X-Signature` with `HMAC_KEY`).
+pub fn add_sender_integrations(db: &std::path::Path) {
+    assert!(run_cli(db, &["integration", "add", "tok", "--secret", TOKEN]).0);
+    let hmac = [
+        "integration",
+        "add",
+        "sig",
+        "--auth",
+        "hmac-sha256",
+        "--header",
+        "X-Signature",
+        "--secret",
+        HMAC_KEY,
+    ];
+    assert!(run_cli(db, &hmac).0);
+}
+
+/// A POST of `body` to `/hooks/{integration}` with the credential `add_sender_integrations` set up.
+pub fn sender_request(
+    client: &Client,
+    address: &str,
+    integration: &str,
+    idempotency_key: &str,
+    body: &str,
+) -> reqwest::blocking::RequestBuilder {
+    let request = client
+        .post(format!("{address}/hooks/{integration}"))
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", idempotency_key)
+        .body(body.to_string());
+    if integration == "tok" {
+        request.header("pagertree-token", TOKEN)
+    } else {
+        request.header("X-Signature", hmac_hex(HMAC_KEY, body.as_bytes()))
+    }
+}

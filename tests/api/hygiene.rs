@@ -15,19 +15,7 @@ fn logs_and_errors_never_carry_secrets_signatures_or_bodies() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("alertgate.db");
     let log = dir.path().join("server.log");
-    assert!(run_cli(&db, &["integration", "add", "tok", "--secret", TOKEN]).0);
-    let add_hmac = [
-        "integration",
-        "add",
-        "sig",
-        "--auth",
-        "hmac-sha256",
-        "--header",
-        "X-Signature",
-        "--secret",
-        HMAC_KEY,
-    ];
-    assert!(run_cli(&db, &add_hmac).0);
+    add_sender_integrations(&db);
     let mut command = alertgate(&db);
     command
         .env("RUST_LOG", "debug")
