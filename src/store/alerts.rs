@@ -9,18 +9,52 @@ use crate::lifecycle::{Alert, Event, Outcome, Transition};
 use crate::model::{Action, Severity, Source, State};
 use crate::time;
 
-pub(super) const ALERT_COLUMNS: &str =
-    "integration, id, state, title, description, severity, tags, meta, \
-     occurrences, episode, created_at, opened_at, acknowledged_at, acknowledged_by, resolved_at, \
-     resolved_by, updated_at, last_occurred_at";
+/// The columns an `Alert` is read from and written to, in `raw_alert`'s order. A macro, so the
+/// statements below are string constants rather than strings built for every event.
+macro_rules! alert_columns {
+    () => {
+        "integration, id, state, title, description, severity, tags, meta, \
+         occurrences, episode, created_at, opened_at, acknowledged_at, acknowledged_by, \
+         resolved_at, resolved_by, updated_at, last_occurred_at"
+    };
+}
+
+pub(super) const ALERT_COLUMNS: &str = alert_columns!();
+
+const LOAD: &str = concat!(
+    "SELECT ",
+    alert_columns!(),
+    " FROM alerts WHERE integration = ?1 AND id = ?2"
+);
+
+const INSERT: &str = concat!(
+    "INSERT INTO alerts (",
+    alert_columns!(),
+    ", change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+     ?17, ?18, ?19) RETURNING key"
+);
+
+const UPDATE: &str = "UPDATE alerts SET state = ?3, title = ?4, description = ?5, severity = ?6, \
+     tags = ?7, meta = ?8, occurrences = ?9, episode = ?10, created_at = ?11, opened_at = ?12, \
+     acknowledged_at = ?13, acknowledged_by = ?14, resolved_at = ?15, resolved_by = ?16, \
+     updated_at = ?17, last_occurred_at = ?18, change_seq = ?19 \
+     WHERE integration = ?1 AND id = ?2 RETURNING key";
+
+/// The alert columns of `alerts a`, for queries that join it.
+pub(super) fn prefixed_alert_columns() -> String {
+    ALERT_COLUMNS
+        .split(", ")
+        .map(|column| format!("a.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 pub(super) fn load(
     connection: &Connection,
     integration: &str,
     id: &str,
 ) -> Result<Option<Alert>, StoreError> {
-    let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE integration = ?1 AND id = ?2");
-    let mut statement = connection.prepare_cached(&sql)?;
+    let mut statement = connection.prepare_cached(LOAD)?;
     let row = statement
         .query_row(params![integration, id], raw_alert)
         .optional()?;
@@ -35,25 +69,13 @@ pub(crate) fn save(
     alert: &Alert,
     change_seq: i64,
 ) -> Result<(), StoreError> {
-    let sql = if previous.is_none() {
-        format!(
-            "INSERT INTO alerts ({ALERT_COLUMNS}, change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-             ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) RETURNING key"
-        )
-    } else {
-        "UPDATE alerts SET state = ?3, title = ?4, description = ?5, severity = ?6, tags = ?7, \
-         meta = ?8, occurrences = ?9, episode = ?10, created_at = ?11, opened_at = ?12, \
-         acknowledged_at = ?13, acknowledged_by = ?14, resolved_at = ?15, resolved_by = ?16, \
-         updated_at = ?17, last_occurred_at = ?18, change_seq = ?19 \
-         WHERE integration = ?1 AND id = ?2 RETURNING key"
-            .to_string()
-    };
+    let sql = if previous.is_none() { INSERT } else { UPDATE };
     let tags = serde_json::to_string(&alert.tags).expect("strings serialize");
     let meta = alert
         .meta
         .as_ref()
         .map(|meta| serde_json::Value::Object(meta.clone()).to_string());
-    let key: i64 = connection.prepare_cached(&sql)?.query_row(
+    let key: i64 = connection.prepare_cached(sql)?.query_row(
         params![
             alert.integration,
             alert.id,
@@ -234,15 +256,11 @@ pub(super) fn applied_after(
     after: i64,
     limit: usize,
 ) -> Result<Vec<AppliedEvent>, StoreError> {
-    let columns: Vec<String> = ALERT_COLUMNS
-        .split(", ")
-        .map(|column| format!("a.{column}"))
-        .collect();
     let sql = format!(
         "SELECT e.seq, e.action, e.outcome, {} FROM alert_events e \
          JOIN alerts a ON a.integration = e.integration AND a.id = e.alert_id \
          WHERE e.seq > ?1 AND e.outcome != 'ignored' ORDER BY e.seq LIMIT ?2",
-        columns.join(", ")
+        prefixed_alert_columns()
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
-use super::alerts::{raw_alert, ALERT_COLUMNS};
+use super::alerts::{prefixed_alert_columns, raw_alert};
 use super::StoreError;
 use crate::lifecycle::Alert;
 use crate::model::{Severity, State};
@@ -63,7 +63,7 @@ pub(super) fn list(connection: &Connection, filter: &AlertFilter) -> Result<Aler
     let (sql, values) = build(
         filter,
         tag_plan,
-        &format!("{}, a.change_seq", prefixed_columns()),
+        &format!("{}, a.change_seq", prefixed_alert_columns()),
     );
     let mut statement = connection.prepare_cached(&sql)?;
     let rows = statement.query_map(params_from_iter(values), |row| {
@@ -90,7 +90,11 @@ pub(super) fn plan(
     connection: &Connection,
     filter: &AlertFilter,
 ) -> Result<Vec<String>, StoreError> {
-    let (sql, values) = build(filter, tag_plan(connection, filter)?, &prefixed_columns());
+    let (sql, values) = build(
+        filter,
+        tag_plan(connection, filter)?,
+        &prefixed_alert_columns(),
+    );
     let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     let lines = statement.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
     Ok(lines.collect::<Result<_, _>>()?)
@@ -110,14 +114,6 @@ fn tag_plan(connection: &Connection, filter: &AlertFilter) -> Result<TagPlan, St
     } else {
         TagPlan::Collect
     })
-}
-
-fn prefixed_columns() -> String {
-    ALERT_COLUMNS
-        .split(", ")
-        .map(|column| format!("a.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The SQL and its values. A rare tag or a long enough title search is the driving table (CROSS

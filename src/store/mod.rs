@@ -282,10 +282,6 @@ impl SqliteStore {
         self.writer.shutdown();
         self.checkpointer.shutdown();
     }
-
-    pub fn readers(&self) -> &Readers {
-        &self.readers
-    }
 }
 
 impl Store for SqliteStore {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::Connection;
 
-use super::{alerts, schema, StoreError, TimelineEntry};
+use super::{alerts, schema, StoreError};
 use crate::lifecycle::Alert;
 
 /// Idle connections kept for reuse; more are opened under load and closed after.
@@ -45,9 +45,5 @@ impl Readers {
 
     pub fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError> {
         self.with(|connection| alerts::load(connection, integration, id))
-    }
-
-    pub fn timeline(&self, integration: &str, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
-        self.with(|connection| alerts::timeline(connection, integration, id, 0, usize::MAX))
     }
 }
