@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
+use tokio::sync::watch;
 
 use crate::auth::Secret;
 use crate::config::Config;
@@ -20,6 +21,8 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Arc<SqliteStore>,
+    /// Set once a stop signal arrives: open event streams end, so draining does not wait on them.
+    closing: watch::Sender<bool>,
 }
 
 impl Application {
@@ -49,6 +52,7 @@ impl Application {
             Arc::downgrade(&integrations),
             Arc::downgrade(&dyn_store),
         )?;
+        let (closing, closing_seen) = watch::channel(false);
         let state = web::Data::new(AppState {
             store: dyn_store,
             integrations,
@@ -59,6 +63,7 @@ impl Application {
             admin_token: config.admin_token.clone(),
             metrics,
             clock,
+            closing: closing_seen,
         });
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
@@ -69,6 +74,8 @@ impl Application {
         // Headers that do not arrive in time get 408 from actix-web itself.
         .client_request_timeout(config.request_timeout)
         .max_connections(config.max_connections)
+        // Signals are handled in `run_until_stopped`, which ends the event streams first.
+        .disable_signals()
         .listen(listener)?;
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
@@ -77,6 +84,7 @@ impl Application {
             port,
             server: server.run(),
             store,
+            closing,
         })
     }
 
@@ -84,13 +92,38 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT or SIGTERM: then stops accepting, lets in-flight requests finish,
-    /// lets the writer commit what it holds, and returns.
+    /// Serves until SIGINT or SIGTERM: then ends the event streams (which never finish by
+    /// themselves; clients reconnect with `Last-Event-ID`), stops accepting, lets in-flight
+    /// requests finish, lets the writer commit what it holds, and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let closing = self.closing;
+        actix_web::rt::spawn(async move {
+            if let Err(error) = stop_signal().await {
+                // Keep `closing` alive all the same: dropping it would end every stream.
+                log::error!("cannot listen for stop signals: {error}");
+                std::future::pending::<()>().await;
+            }
+            log::info!("stopping: finishing requests in flight");
+            closing.send_replace(true);
+            handle.stop(true).await;
+        });
         let served = self.server.await;
         self.store.shutdown();
         served
     }
+}
+
+/// The first SIGINT or SIGTERM.
+async fn stop_signal() -> std::io::Result<()> {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
 }
 
 /// SPEC §5: with an API token set, `/v1` takes it or the admin token; without one it is open.

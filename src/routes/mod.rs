@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod dashboard;
 pub mod health;
 pub mod hooks;
 pub mod intake;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// What time it is: for authentication's timestamp window, receipt times and defaults.
     pub clock: Clock,
+    /// Becomes true when the server starts stopping: long-lived streams end then.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Mounts every route.
@@ -53,6 +56,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::resource(["/v2/change/enqueue", "/v2/change/enqueue/"])
                 .route(web::post().to(pagerduty::change)),
         )
+        .service(web::resource("/").route(web::get().to(dashboard::page)))
+        .service(web::resource("/dashboard/{file}").route(web::get().to(dashboard::asset)))
         .service(web::resource("/healthz").route(web::get().to(health::check)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(web::resource("/openapi.json").route(web::get().to(openapi)))

@@ -107,6 +107,7 @@ pub async fn subscribe(
         last_event_id,
         filter,
         frames,
+        state.closing.clone(),
     ));
     let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
         let frame = receiver.recv().await?;
@@ -119,13 +120,15 @@ pub async fn subscribe(
         .streaming(body))
 }
 
-/// Sends one client its replay, then live events and heartbeats, until it goes or lags.
+/// Sends one client its replay, then live events and heartbeats, until it goes or lags, or the
+/// server stops.
 async fn feed(
     store: Arc<dyn Store>,
     mut live: broadcast::Receiver<Arc<AppliedEvent>>,
     last_event_id: Option<i64>,
     filter: StreamFilter,
     frames: mpsc::Sender<Bytes>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
     if frames
         .send(Bytes::from_static(b": connected\n\n"))
@@ -155,6 +158,7 @@ async fn feed(
                 Err(RecvError::Closed) => return,
             },
             _ = heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
+            _ = closing.wait_for(|closing| *closing) => return,
         };
         // A full buffer means the client is not reading: drop it rather than wait.
         if frames.try_send(frame).is_err() {

@@ -112,3 +112,44 @@ fn sigterm_answers_what_is_in_flight_and_exits_0() {
         );
     }
 }
+
+/// Event streams never finish by themselves: a stop must end them rather than wait out the
+/// drain timeout, so a restart is quick and clients reconnect to the new process.
+#[cfg(unix)]
+#[test]
+fn sigterm_ends_open_event_streams_and_exits_promptly() {
+    use std::io::{BufRead, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    let mut server = ServerProcess::start(&db);
+    let response = Client::builder()
+        .timeout(None)
+        .build()
+        .unwrap()
+        .get(format!("{}/v1/stream", server.address))
+        .send()
+        .unwrap();
+    let mut stream = std::io::BufReader::new(response);
+    let mut first = String::new();
+    stream.read_line(&mut first).unwrap();
+    assert_eq!(first.trim_end(), ": connected");
+
+    let started = std::time::Instant::now();
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = Vec::new();
+    stream
+        .read_to_end(&mut rest)
+        .expect("the stream ends cleanly");
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(10),
+        "stopping took {waited:?}, as if it waited for the stream"
+    );
+}

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod cli;
 mod crash;
+mod dashboard;
 mod durability;
 mod errors;
 mod fixtures;

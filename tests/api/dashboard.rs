@@ -1,0 +1,48 @@
+//! `GET /`: the dashboard's files, embedded, each with its type and a same-origin-only policy.
+//! What the page does is tested in a real browser (`tests/browser`).
+
+use crate::helpers::*;
+
+#[test]
+fn the_dashboard_and_its_assets_are_served_with_a_same_origin_policy() {
+    let app = spawn_app_with(AppSettings {
+        api_token: Some("the-api-token"),
+        ..AppSettings::default()
+    });
+    for (path, content_type, marker) in [
+        ("/", "text/html", "<table id=\"alerts\">"),
+        ("/dashboard/app.js", "text/javascript", "/v1/stream"),
+        ("/dashboard/app.css", "text/css", "prefers-color-scheme"),
+        ("/dashboard/favicon.svg", "image/svg+xml", "<svg"),
+    ] {
+        // The page itself needs no token: the data behind it does.
+        let response = app.get(path);
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers().clone();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(content_type),
+            "{path}"
+        );
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("default-src 'self'"), "{path}: {policy}");
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(response.text().unwrap().contains(marker), "{path}");
+    }
+    assert_eq!(app.get("/v1/alerts").status(), 401);
+}
+
+#[test]
+fn unknown_dashboard_files_are_404() {
+    let app = spawn_app();
+    for path in [
+        "/dashboard/missing.js",
+        "/dashboard/",
+        "/dashboard/../Cargo.toml",
+    ] {
+        assert_eq!(app.get(path).status(), 404, "{path}");
+    }
+}
