@@ -3,6 +3,7 @@
 //! Every subcommand works on the database file given by `--db` / `ALERTGATE_DB`.
 
 mod alerts;
+mod backup;
 mod integration;
 mod serve;
 mod sign;
@@ -49,6 +50,8 @@ pub enum Command {
     Alerts(alerts::AlertsArgs),
     /// Show one alert and its timeline.
     Alert(alerts::AlertArgs),
+    /// Copy the database, as of one moment, to a new file; safe while the server runs.
+    Backup(backup::BackupArgs),
 }
 
 /// Runs the parsed command line; the exit code says whether it worked.
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Sign(args)) => sign::run(&args, &cli.db),
         Some(Command::Alerts(args)) => alerts::list(args, &cli.db),
         Some(Command::Alert(args)) => alerts::show(&args, &cli.db),
+        Some(Command::Backup(args)) => backup::run(&args, &cli.db),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

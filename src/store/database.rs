@@ -26,6 +26,18 @@ impl Database {
         })
     }
 
+    /// Copies the whole database, as of one moment, to the new file `target`.
+    pub fn backup(&self, target: &Path) -> Result<(), StoreError> {
+        schema::backup(&self.connection, target)
+    }
+
+    /// `PRAGMA integrity_check`: `ok`, or what SQLite found wrong.
+    pub fn integrity(&self) -> Result<String, StoreError> {
+        Ok(self
+            .connection
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+    }
+
     pub fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
         integrations::all(&self.connection)
     }

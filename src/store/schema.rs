@@ -46,6 +46,27 @@ pub(super) fn open_for_reading(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// Writes a consistent copy of the database behind `source` to `target`, a new file (mode 0600),
+/// with `VACUUM INTO`: it reads one snapshot, so it is safe beside a running server and never
+/// blocks its writer. An existing non-empty `target` is refused, never overwritten.
+pub(super) fn backup(source: &Connection, target: &Path) -> Result<(), StoreError> {
+    if std::fs::metadata(target).is_ok_and(|meta| meta.len() > 0) {
+        return Err(StoreError::File(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} exists already; back up to a new file", target.display()),
+        )));
+    }
+    create_private_file(target)?;
+    let name = target.to_str().ok_or_else(|| {
+        StoreError::File(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the backup path is not valid UTF-8",
+        ))
+    })?;
+    source.execute("VACUUM INTO ?1", [name])?;
+    Ok(())
+}
+
 #[cfg(unix)]
 fn create_private_file(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;

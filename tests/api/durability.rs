@@ -153,3 +153,163 @@ fn sigterm_ends_open_event_streams_and_exits_promptly() {
         "stopping took {waited:?}, as if it waited for the stream"
     );
 }
+
+/// A full database (here the `--max-db-mb` limit; a full disk gives SQLite the same error)
+/// answers 503 + Retry-After `storage_full`, stores nothing of what it refused, keeps
+/// everything it acknowledged, goes on serving reads, and takes writes again once there is room.
+#[test]
+fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    run_cli(&db, &["integration", "add", "full", "--secret", TOKEN]);
+    let mut limited = alertgate(&db);
+    limited.env("ALERTGATE_MAX_DB_MB", "1");
+    let server = ServerProcess::start_with(limited);
+    let headers = [
+        ("pagertree-token", TOKEN),
+        ("content-type", "application/json"),
+    ];
+    let description = "x".repeat(4000);
+    let body = |id: &str| {
+        serde_json::json!({"event_type": "create", "Id": id, "Title": "Disk", "Description": description})
+            .to_string()
+    };
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..5000 {
+        let id = format!("f-{n}");
+        let response = server.post("/hooks/full", &headers, body(&id));
+        match response.status().as_u16() {
+            202 => accepted.push(id),
+            503 => {
+                assert!(response.headers().contains_key("retry-after"));
+                assert_eq!(json(response)["error"]["code"], "storage_full");
+                refused.push(id);
+                if refused.len() == 5 {
+                    break;
+                }
+            }
+            other => panic!("request {n}: unexpected {other}"),
+        }
+    }
+    assert_eq!(refused.len(), 5, "the database never filled up");
+    assert!(accepted.len() > 10, "only {} fit", accepted.len());
+    // A batch is refused whole, and reads go on.
+    let batch = format!("[{},{}]", body("batch-a"), body("batch-b"));
+    assert_eq!(server.post("/hooks/full", &headers, batch).status(), 503);
+    let client = Client::new();
+    let health = client
+        .get(format!("{}/v1/alerts?limit=1", server.address))
+        .send()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    server.kill_hard();
+
+    let database = alertgate::store::Database::open(&db).unwrap();
+    for id in &accepted {
+        assert!(
+            database.alert("full", id).unwrap().is_some(),
+            "{id} was acknowledged"
+        );
+    }
+    for id in refused
+        .iter()
+        .chain(&["batch-a".to_string(), "batch-b".to_string()])
+    {
+        assert!(
+            database.alert("full", id).unwrap().is_none(),
+            "{id} was refused"
+        );
+    }
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let integrity: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+
+    // Space returns (no limit this time): the refused alert is taken.
+    let server = ServerProcess::start(&db);
+    let response = server.post("/hooks/full", &headers, body(&refused[0]));
+    assert_eq!(response.status(), 202);
+    drop(server);
+    assert!(database.alert("full", &refused[0]).unwrap().is_some());
+}
+
+/// `alertgate backup` copies a running server's database while senders keep sending; a server
+/// started on the copy has every alert acknowledged before the backup began.
+#[test]
+fn a_backup_taken_under_load_restores_into_a_working_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    run_cli(&db, &["integration", "add", "live", "--secret", TOKEN]);
+    let server = ServerProcess::start(&db);
+    let headers = [
+        ("pagertree-token", TOKEN),
+        ("content-type", "application/json"),
+    ];
+    for n in 0..50 {
+        let response = server.post(
+            "/hooks/live",
+            &headers,
+            create(&format!("b-{n}")).to_string(),
+        );
+        assert_eq!(response.status(), 202);
+    }
+    let resolved = serde_json::json!({"event_type": "resolve", "Id": "b-7"}).to_string();
+    assert_eq!(server.post("/hooks/live", &headers, resolved).status(), 202);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (address, stop) = (server.address.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let client = Client::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 100_000 {
+                let response = client
+                    .post(format!("{address}/hooks/live"))
+                    .header("pagertree-token", TOKEN)
+                    .body(create(&format!("during-{n}")).to_string())
+                    .send()
+                    .unwrap();
+                assert_eq!(response.status(), 202);
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let copy = dir.path().join("backup.db");
+    let (ok, stdout, stderr) = run_cli(&db, &["backup", copy.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("integrity ok"), "{stdout}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sender.join().unwrap() > 0,
+        "ingest went on during the backup"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the copy holds secrets too");
+    }
+    let (ok, _, stderr) = run_cli(&db, &["backup", copy.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("exists already"), "{stderr}");
+    drop(server);
+
+    let restored = ServerProcess::start(&copy);
+    let client = Client::new();
+    for n in 0..50 {
+        let alert: serde_json::Value = client
+            .get(format!("{}/v1/alerts/live/b-{n}", restored.address))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let expected = if n == 7 { "resolved" } else { "open" };
+        assert_eq!(alert["state"], expected, "b-{n}");
+    }
+    // The copy takes hooks: the integration and its secret came along.
+    let response = restored.post("/hooks/live", &headers, create("after-restore").to_string());
+    assert_eq!(response.status(), 202);
+}
