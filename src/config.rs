@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Days the delivery log keeps each request.
     #[arg(long, env = "ALERTGATE_KEEP_DELIVERIES", default_value_t = 30)]
     pub keep_deliveries: u32,
+    /// The most megabytes the database may take (0: as much as the disk has). When it is full,
+    /// ingest answers 503 + Retry-After and stores nothing until space returns.
+    #[arg(long, env = "ALERTGATE_MAX_DB_MB", default_value_t = 0)]
+    pub max_db_mb: u64,
 }
 
 /// Everything the server needs to start, checked.
@@ -112,6 +116,7 @@ impl Config {
             writer: WriterSettings {
                 queue_capacity: args.queue_capacity,
                 keep_deliveries: chrono::Duration::days(i64::from(args.keep_deliveries.max(1))),
+                max_db_bytes: (args.max_db_mb > 0).then(|| args.max_db_mb.saturating_mul(1 << 20)),
                 ..WriterSettings::default()
             },
             api_token: token("ALERTGATE_API_TOKEN"),

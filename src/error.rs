@@ -73,6 +73,9 @@ pub enum ApiError {
     /// 503: the store cannot take more work right now; retry.
     #[error("alertgate is busy and applied nothing; retry shortly")]
     Busy,
+    /// 503: the disk (or the configured size limit) is full; retry once space returns.
+    #[error("the database is full and applied nothing; retry once space is freed")]
+    StorageFull,
     /// 503: the database does not answer (health check).
     #[error("the database does not answer")]
     DatabaseUnavailable,
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::UnreadableBody => "unreadable_body",
             ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::Busy => "busy",
+            ApiError::StorageFull => "storage_full",
             ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal => "internal_error",
         }
@@ -113,6 +117,10 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::Busy | StoreError::Stopped => ApiError::Busy,
+            StoreError::Full => {
+                log::warn!("the database is full: answering 503 until space returns");
+                ApiError::StorageFull
+            }
             StoreError::NoSuchIntegration(name) => ApiError::UnknownIntegration(name),
             StoreError::IntegrationExists(name) => ApiError::IntegrationExists(name),
             StoreError::TooManySecrets(name) => ApiError::TooManySecrets(name),
@@ -145,7 +153,9 @@ impl ResponseError for ApiError {
             ApiError::InvalidPayload(_) | ApiError::InvalidIntegration(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Busy | ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::StorageFull | ApiError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -158,7 +168,7 @@ impl ResponseError for ApiError {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }
             }
-            ApiError::Busy => {
+            ApiError::Busy | ApiError::StorageFull => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
             }
             _ => {}

@@ -242,8 +242,20 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot prepare the database file: {0}")]
     File(#[from] std::io::Error),
+    #[error("the database is full (the disk, or --max-db-mb)")]
+    Full,
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// A full disk is its own error: it is temporary and answered `503`, not `500`.
+    fn from(error: rusqlite::Error) -> StoreError {
+        match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            _ => StoreError::Sqlite(error),
+        }
+    }
 }
 
 /// A `StoreError` for a stored value that does not parse.
@@ -269,6 +281,11 @@ impl SqliteStore {
         let connection = schema::open_for_writing(path)?;
         // The server's writer leaves checkpoints to the checkpointer thread.
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        if let Some(bytes) = settings.max_db_bytes {
+            let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            let pages = (bytes / page_size.max(1).unsigned_abs()).max(1);
+            connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        }
         Ok(SqliteStore {
             writer: Writer::start(connection, settings, clock, metrics)?,
             readers: Readers::new(path),

@@ -44,6 +44,8 @@ pub struct WriterSettings {
     pub max_group: usize,
     /// How long the delivery log keeps a row.
     pub keep_deliveries: chrono::Duration,
+    /// The most bytes the database may take; past it, writes fail as on a full disk.
+    pub max_db_bytes: Option<u64>,
 }
 
 impl Default for WriterSettings {
@@ -52,6 +54,7 @@ impl Default for WriterSettings {
             queue_capacity: 4096,
             max_group: 512,
             keep_deliveries: chrono::Duration::days(30),
+            max_db_bytes: None,
         }
     }
 }
@@ -260,12 +263,48 @@ impl Answer {
         }
     }
 
-    /// Answers that the work was not committed.
-    fn fail(self) {
+    /// Answers that the work was not committed, and why.
+    fn fail(self, why: GroupFailure) {
         match self {
-            Answer::Ingest(reply, _) => drop(reply.send(Err(StoreError::Stopped))),
-            Answer::Manual(reply, _) => drop(reply.send(Err(StoreError::Stopped))),
-            Answer::Integration(reply, _) => drop(reply.send(Err(StoreError::Stopped))),
+            Answer::Ingest(reply, _) => drop(reply.send(Err(why.error()))),
+            Answer::Manual(reply, _) => drop(reply.send(Err(why.error()))),
+            Answer::Integration(reply, _) => drop(reply.send(Err(why.error()))),
+        }
+    }
+}
+
+/// Why a group's transaction failed, as its requests are told: a full database is worth saying
+/// (it lasts until space returns); anything else is a store that could not take the work.
+#[derive(Clone, Copy)]
+enum GroupFailure {
+    Full,
+    Other,
+}
+
+impl GroupFailure {
+    fn of(error: &StoreError) -> GroupFailure {
+        match error {
+            StoreError::Full => GroupFailure::Full,
+            _ => GroupFailure::Other,
+        }
+    }
+
+    fn error(self) -> StoreError {
+        match self {
+            GroupFailure::Full => StoreError::Full,
+            GroupFailure::Other => StoreError::Stopped,
+        }
+    }
+}
+
+impl Job {
+    /// Answers a job the failed group never reached.
+    fn fail(self, why: GroupFailure) {
+        match self {
+            Job::Ingest(_, reply) => drop(reply.send(Err(why.error()))),
+            Job::Manual(_, reply) => drop(reply.send(Err(why.error()))),
+            Job::Integration(_, reply) => drop(reply.send(Err(why.error()))),
+            Job::Rejected(_) | Job::Shutdown => {}
         }
     }
 }
@@ -335,10 +374,11 @@ fn commit_group(
         .queue_depth()
         .dec_by(i64::try_from(queued.count()).unwrap_or(0));
     let mut answers: Vec<Answer> = Vec::with_capacity(group.len());
+    let mut jobs = group.into_iter();
     let committed = (|| -> Result<(), StoreError> {
         let mut transaction =
             connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for job in group {
+        for job in jobs.by_ref() {
             match job {
                 Job::Ingest(request, reply) => {
                     let result = in_savepoint(&mut transaction, after, |connection, after| {
@@ -377,7 +417,9 @@ fn commit_group(
             "a group commit failed; every request in it is answered with an error: {error}"
         );
         after.roll_back_to((0, 0, 0));
-        answers.into_iter().for_each(Answer::fail);
+        let why = GroupFailure::of(&error);
+        answers.into_iter().for_each(|answer| answer.fail(why));
+        jobs.for_each(|job| job.fail(why));
         return;
     }
     after.finish();
