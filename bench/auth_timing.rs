@@ -53,7 +53,9 @@ fn main() {
     let secret_near = miss_at(SECRET, SECRET.len() - 1);
     let secret_far = miss_at(SECRET, 0);
     let hex = signature.strip_prefix("sha256=").expect("the prefix");
-    let webhooks_base64 = webhooks_signature.strip_prefix("v1,").expect("a v1 signature");
+    let webhooks_base64 = webhooks_signature
+        .strip_prefix("v1,")
+        .expect("a v1 signature");
     let cases: Vec<(&str, AuthMethod, &str, String, String)> = vec![
         (
             "token",
@@ -86,7 +88,9 @@ fn main() {
             format!("v1,{}", flip_byte(webhooks_base64, Position::First)),
         ),
     ];
-    println!("{ROUNDS} rounds × {CALLS} calls per candidate; medians of the per-call mean per round");
+    println!(
+        "{ROUNDS} rounds × {CALLS} calls per candidate; medians of the per-call mean per round"
+    );
     for (name, method, header, near, far) in cases {
         let headers_for = |value: &str| -> Vec<(String, String)> {
             let mut headers: Vec<(String, String)> = webhooks_headers
@@ -170,9 +174,8 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn welch_t(a: &[f64], b: &[f64]) -> f64 {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let variance = |v: &[f64], m: f64| {
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0)
-    };
+    let variance =
+        |v: &[f64], m: f64| v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0);
     let (ma, mb) = (mean(a), mean(b));
     let (va, vb) = (variance(a, ma), variance(b, mb));
     (ma - mb) / (va / a.len() as f64 + vb / b.len() as f64).sqrt()
