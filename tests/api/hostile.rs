@@ -194,3 +194,95 @@ fn a_chunked_body_over_the_limit_is_refused() {
     assert_eq!(raw_status(&app, request.as_bytes(), None), Some(413));
     assert_unchanged_and_healthy(&app, "chunked over the limit");
 }
+
+/// The resident memory of process `pid`, in KiB.
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// A thousand clients that connect and stall (half mid-headers, slow-loris style, half silent)
+/// cost bounded memory, never stop the server answering others, and are cut off by the request
+/// timeout.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_thousand_stalled_clients_cost_bounded_memory_and_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    run_cli(&db, &["integration", "add", "held", "--secret", TOKEN]);
+    let mut command = alertgate(&db);
+    command.env("ALERTGATE_REQUEST_TIMEOUT", "2");
+    let server = ServerProcess::start_with(command);
+    let pid = server.child.id();
+    let address = server.address.trim_start_matches("http://").to_string();
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{}/healthz", server.address))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let before = rss_kib(pid);
+
+    let mut held: Vec<TcpStream> = (0..1000)
+        .map(|n| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            if n % 2 == 0 {
+                stream
+                    .write_all(b"POST /hooks/held HTTP/1.1\r\nHost: x\r\nContent-Ty")
+                    .unwrap();
+            }
+            stream
+        })
+        .collect();
+    // While they hang on, everyone else is served.
+    std::thread::sleep(Duration::from_millis(500));
+    let response = client
+        .post(format!("{}/hooks/held", server.address))
+        .header("pagertree-token", TOKEN)
+        .body(create("while-held").to_string())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let during = rss_kib(pid);
+    assert!(
+        during < before + 64 * 1024,
+        "RSS went from {before} KiB to {during} KiB with 1,000 stalled clients"
+    );
+
+    // The request timeout (2 s) cuts every one of them off: 408 or a closed connection.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for stream in &mut held {
+        let left = deadline.saturating_duration_since(Instant::now());
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut answer = [0u8; 64];
+        match stream.read(&mut answer) {
+            Ok(0) => {}
+            Ok(read) => {
+                let text = String::from_utf8_lossy(&answer[..read]);
+                assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(error) => panic!("a stalled client was not cut off: {error}"),
+        }
+    }
+    eprintln!("RSS: {before} KiB idle, {during} KiB with 1,000 stalled clients");
+    assert_eq!(
+        client
+            .get(format!("{}/healthz", server.address))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}
