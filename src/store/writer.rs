@@ -380,29 +380,39 @@ fn commit_group(
             connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for job in jobs.by_ref() {
             match job {
-                Job::Ingest(request, reply) => {
-                    let result = in_savepoint(&mut transaction, after, |connection, after| {
+                Job::Ingest(request, reply) => keep_reply(
+                    &mut answers,
+                    |result| Answer::Ingest(reply, result),
+                    in_savepoint(&mut transaction, after, |connection, after| {
                         apply_delivery(connection, &request, clock(), after)
-                    })?;
-                    answers.push(Answer::Ingest(reply, result));
-                }
-                Job::Manual(action, reply) => {
-                    let result = in_savepoint(&mut transaction, after, |connection, after| {
+                    }),
+                )?,
+                Job::Manual(action, reply) => keep_reply(
+                    &mut answers,
+                    |result| Answer::Manual(reply, result),
+                    in_savepoint(&mut transaction, after, |connection, after| {
                         apply_manual(connection, &action, clock(), after)
-                    })?;
-                    answers.push(Answer::Manual(reply, result));
-                }
+                    }),
+                )?,
                 Job::Integration(change, reply) => {
                     let now = clock();
-                    let result = in_savepoint(&mut transaction, after, |connection, _| {
-                        apply_integration_change(connection, &change, now)
-                    })?;
-                    answers.push(Answer::Integration(reply, result));
+                    keep_reply(
+                        &mut answers,
+                        |result| Answer::Integration(reply, result),
+                        in_savepoint(&mut transaction, after, |connection, _| {
+                            apply_integration_change(connection, &change, now)
+                        }),
+                    )?
                 }
                 Job::Rejected(delivery) => {
                     if let Err(error) =
                         deliveries::insert(&transaction, &DeliveryRow::from(&delivery))
                     {
+                        // Logging a rejection is best effort, unless the error took the whole
+                        // transaction with it (a full disk does).
+                        if transaction.is_autocommit() {
+                            return Err(error);
+                        }
                         log::warn!("could not log a rejected delivery: {error}");
                     }
                 }
@@ -434,6 +444,25 @@ fn commit_group(
     }
 }
 
+/// Files a job's reply with the answers whatever its savepoint did, so that a group failing on
+/// this very job still answers it (with the group's error); the outer error fails the group.
+fn keep_reply<T>(
+    answers: &mut Vec<Answer>,
+    answer: impl FnOnce(Result<T, StoreError>) -> Answer,
+    outcome: Result<Result<T, StoreError>, StoreError>,
+) -> Result<(), StoreError> {
+    match outcome {
+        Ok(result) => {
+            answers.push(answer(result));
+            Ok(())
+        }
+        Err(error) => {
+            answers.push(answer(Err(StoreError::Stopped)));
+            Err(error)
+        }
+    }
+}
+
 /// Runs `work` in a savepoint of its own, so a failing request rolls back alone (and publishes
 /// nothing). The outer error is the savepoint's own failure, which sinks the whole group.
 fn in_savepoint<T>(
@@ -444,13 +473,21 @@ fn in_savepoint<T>(
     let mark = after.mark();
     let mut savepoint = transaction.savepoint()?;
     let result = work(&savepoint, after);
-    if result.is_ok() {
-        savepoint.commit()?;
-    } else {
-        savepoint.rollback()?;
-        after.roll_back_to(mark);
+    match result {
+        Ok(value) => {
+            savepoint.commit()?;
+            Ok(Ok(value))
+        }
+        Err(error) => {
+            // Some errors (a full disk among them) make SQLite roll back the whole transaction,
+            // savepoint and all: then the group fails, and with the error that caused it.
+            if savepoint.rollback().is_err() {
+                return Err(error);
+            }
+            after.roll_back_to(mark);
+            Ok(Err(error))
+        }
     }
-    Ok(result)
 }
 
 /// An admin change to integrations, with the same SQL the CLI uses.
