@@ -31,14 +31,17 @@ const INSERT: &str = concat!(
     "INSERT INTO alerts (",
     alert_columns!(),
     ", change_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-     ?17, ?18, ?19) RETURNING key"
+     ?17, ?18, ?19)"
 );
 
-const UPDATE: &str = "UPDATE alerts SET state = ?3, title = ?4, description = ?5, severity = ?6, \
+pub(super) const UPDATE: &str =
+    "UPDATE alerts SET state = ?3, title = ?4, description = ?5, severity = ?6, \
      tags = ?7, meta = ?8, occurrences = ?9, episode = ?10, created_at = ?11, opened_at = ?12, \
      acknowledged_at = ?13, acknowledged_by = ?14, resolved_at = ?15, resolved_by = ?16, \
      updated_at = ?17, last_occurred_at = ?18, change_seq = ?19 \
-     WHERE integration = ?1 AND id = ?2 RETURNING key";
+     WHERE integration = ?1 AND id = ?2";
+
+const KEY: &str = "SELECT key FROM alerts WHERE integration = ?1 AND id = ?2";
 
 /// The alert columns of `alerts a`, for queries that join it.
 pub(super) fn prefixed_alert_columns() -> String {
@@ -63,43 +66,78 @@ pub(super) fn load(
 
 /// Writes the alert as it now stands, marked with the seq of the event that changed it, and
 /// keeps the tag and title indexes in step with it.
+///
+/// No `RETURNING`: SQLite buffers returned rows in a temporary b-tree, which cost more than the
+/// rest of the statement. A new row's key is `last_insert_rowid`; an existing row's is looked up
+/// only when its title or tags changed, which is rare.
 pub(crate) fn save(
     connection: &Connection,
     previous: Option<&Alert>,
     alert: &Alert,
     change_seq: i64,
 ) -> Result<(), StoreError> {
-    let sql = if previous.is_none() { INSERT } else { UPDATE };
     let tags = serde_json::to_string(&alert.tags).expect("strings serialize");
     let meta = alert
         .meta
         .as_ref()
         .map(|meta| serde_json::Value::Object(meta.clone()).to_string());
-    let key: i64 = connection.prepare_cached(sql)?.query_row(
-        params![
-            alert.integration,
-            alert.id,
-            alert.state.as_str(),
-            alert.title,
-            alert.description,
-            alert.severity.map(Severity::as_str),
-            tags,
-            meta,
-            alert.occurrences,
-            alert.episode,
-            time::format(alert.created_at),
-            time::format(alert.opened_at),
-            alert.acknowledged_at.map(time::format),
-            alert.acknowledged_by,
-            alert.resolved_at.map(time::format),
-            alert.resolved_by,
-            time::format(alert.updated_at),
-            alert.last_occurred_at.map(time::format),
-            change_seq,
-        ],
-        |row| row.get(0),
-    )?;
-    if previous.map(|old| old.title.as_str()) != Some(alert.title.as_str()) {
+    let (created_at, opened_at, updated_at) = (
+        time::format(alert.created_at),
+        time::format(alert.opened_at),
+        time::format(alert.updated_at),
+    );
+    let acknowledged_at = alert.acknowledged_at.map(time::format);
+    let resolved_at = alert.resolved_at.map(time::format);
+    let last_occurred_at = alert.last_occurred_at.map(time::format);
+    let values = params![
+        alert.integration,
+        alert.id,
+        alert.state.as_str(),
+        alert.title,
+        alert.description,
+        alert.severity.map(Severity::as_str),
+        tags,
+        meta,
+        alert.occurrences,
+        alert.episode,
+        created_at,
+        opened_at,
+        acknowledged_at,
+        alert.acknowledged_by,
+        resolved_at,
+        alert.resolved_by,
+        updated_at,
+        last_occurred_at,
+        change_seq,
+    ];
+    let inserted = match previous {
+        None => {
+            connection.prepare_cached(INSERT)?.execute(values)?;
+            Some(connection.last_insert_rowid())
+        }
+        Some(_) => {
+            let updated = connection.prepare_cached(UPDATE)?.execute(values)?;
+            if updated != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "alert {} of {} vanished while being updated",
+                    alert.id, alert.integration
+                )));
+            }
+            None
+        }
+    };
+    let title_changed = previous.map(|old| old.title.as_str()) != Some(alert.title.as_str());
+    let tags_changed = previous.map(|old| &old.tags) != Some(&alert.tags);
+    if !title_changed && !tags_changed {
+        return Ok(());
+    }
+    let key = match inserted {
+        Some(key) => key,
+        None => connection
+            .prepare_cached(KEY)?
+            .query_row(params![alert.integration, alert.id], |row| row.get(0))?,
+    };
+    if title_changed {
         index_title(
             connection,
             key,
@@ -107,7 +145,7 @@ pub(crate) fn save(
             &alert.title,
         )?;
     }
-    if previous.map(|old| &old.tags) != Some(&alert.tags) {
+    if tags_changed {
         index_tags(connection, key, previous.is_some(), &alert.tags)?;
     }
     Ok(())
