@@ -91,12 +91,7 @@ fn sigterm_answers_what_is_in_flight_and_exits_0() {
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let pid = server.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    server.terminate();
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
     let accepted: Vec<String> = senders
@@ -135,12 +130,7 @@ fn sigterm_ends_open_event_streams_and_exits_promptly() {
     assert_eq!(first.trim_end(), ": connected");
 
     let started = std::time::Instant::now();
-    let pid = server.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    server.terminate();
     let mut rest = Vec::new();
     stream
         .read_to_end(&mut rest)

@@ -484,6 +484,17 @@ impl ServerProcess {
         request.send().expect("the server answers")
     }
 
+    /// SIGTERM: asks the server to stop as an init system would.
+    #[cfg(unix)]
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM reached the server");
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn kill_hard(mut self) {
         self.child.kill().unwrap();
