@@ -199,6 +199,14 @@ fn one_round(round: usize) {
         );
     }
 
+    let accepted: Vec<&Sent> = records.iter().filter(|sent| sent.status == Some(202)).collect();
+    eprintln!(
+        "crash round {round}: {} requests answered 202 ({} events) found applied, {} cut off by the kill",
+        accepted.len(),
+        accepted.iter().map(|sent| sent.events.len()).sum::<usize>(),
+        records.len() - accepted.len()
+    );
+
     // Idempotency keys of accepted deliveries replay the first answer.
     let client = Client::new();
     for sent in records
