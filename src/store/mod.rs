@@ -6,6 +6,7 @@
 //! `Store` trait is what the HTTP layer holds, so a PostgreSQL store for several nodes can be a
 //! second implementation of it rather than a rewrite.
 
+mod alert_cache;
 mod alerts;
 mod checkpointer;
 mod database;

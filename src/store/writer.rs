@@ -19,6 +19,7 @@ use futures_util::FutureExt;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot};
 
+use super::alert_cache::AlertCache;
 use super::deliveries::{self, DeliveryRow};
 use super::integrations;
 use super::{
@@ -92,6 +93,7 @@ impl Writer {
             applied: Vec::new(),
             counted: Vec::new(),
             moved: Vec::new(),
+            alerts: AlertCache::default(),
         };
         let thread = std::thread::Builder::new()
             .name("alertgate-writer".into())
@@ -176,13 +178,15 @@ impl Writer {
 }
 
 /// What a group did, held back until its commit: events for live subscribers, and the metrics
-/// they move. A request rolled back to its savepoint takes its share back out.
+/// they move. A request rolled back to its savepoint takes its share back out, and empties the
+/// alert cache, whose copies may hold what was undone.
 struct AfterCommit {
     sender: broadcast::Sender<Arc<AppliedEvent>>,
     metrics: Arc<Metrics>,
     applied: Vec<Arc<AppliedEvent>>,
     counted: Vec<(Action, Outcome)>,
     moved: Vec<(Option<State>, Option<State>)>,
+    alerts: AlertCache,
 }
 
 /// How much an `AfterCommit` held at some point, to roll back to.
@@ -218,6 +222,24 @@ impl AfterCommit {
         self.applied.truncate(applied);
         self.counted.truncate(counted);
         self.moved.truncate(moved);
+        self.alerts.clear();
+    }
+
+    /// The alert as it stands in this transaction: from the cache, or read and kept.
+    fn load(
+        &mut self,
+        connection: &Connection,
+        integration: &str,
+        id: &str,
+    ) -> Result<Option<Alert>, StoreError> {
+        if let Some(alert) = self.alerts.get(integration, id) {
+            return Ok(Some(alert.clone()));
+        }
+        let alert = alerts::load(connection, integration, id)?;
+        if let Some(alert) = &alert {
+            self.alerts.put(alert);
+        }
+        Ok(alert)
     }
 
     /// The group committed: publish its events and count them.
@@ -378,6 +400,7 @@ fn commit_group(
     let committed = (|| -> Result<(), StoreError> {
         let mut transaction =
             connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        after.alerts.check_revision(&transaction)?;
         for job in jobs.by_ref() {
             match job {
                 Job::Ingest(request, reply) => keep_reply(
@@ -395,6 +418,8 @@ fn commit_group(
                     }),
                 )?,
                 Job::Integration(change, reply) => {
+                    // A purge deletes alerts the cache may hold.
+                    after.alerts.clear();
                     let now = clock();
                     keep_reply(
                         &mut answers,
@@ -518,7 +543,7 @@ fn apply_manual(
     now: DateTime<Utc>,
     after: &mut AfterCommit,
 ) -> Result<ManualReply, StoreError> {
-    let Some(current) = alerts::load(connection, &action.integration, &action.id)? else {
+    let Some(current) = after.load(connection, &action.integration, &action.id)? else {
         return Ok(ManualReply::UnknownAlert);
     };
     let event = Event {
@@ -583,7 +608,7 @@ fn apply_delivery(
                 note: None,
             };
             let delivery = Some(request.delivery_id.as_str());
-            let current = alerts::load(connection, integration, &event.id)?;
+            let current = after.load(connection, integration, &event.id)?;
             let body = request.captured_body.as_deref();
             let transition =
                 apply_event(connection, current.as_ref(), &event, delivery, body, after)?;
@@ -639,6 +664,7 @@ fn apply_event(
             alerts::append_event(connection, event, &transition, alert.state, delivery, body)?;
         if alerts::changes_alert(transition.outcome) {
             alerts::save(connection, current, alert, seq)?;
+            after.alerts.put(alert);
         }
         after.record(seq, event, &transition);
     }

@@ -186,6 +186,18 @@ fn delete_with_purge_removes_the_alerts_too() {
         json!([]),
         "the title index forgot it too"
     );
+
+    // The same name and Id again make a new alert: nothing of the purged one lingers, neither
+    // in the database nor in the writer's memory of it.
+    let (status, _) = app.admin(
+        Method::POST,
+        "/v1/integrations",
+        Some(json!({"name": "default", "secret": TOKEN})),
+    );
+    assert_eq!(status, 201);
+    let receipt = json(app.send(&create("purge-1")));
+    assert_eq!(receipt["results"][0]["outcome"], "created", "{receipt}");
+    assert_eq!(app.alert("default", "purge-1").unwrap().occurrences, 1);
 }
 
 #[test]
