@@ -199,7 +199,10 @@ fn one_round(round: usize) {
         );
     }
 
-    let accepted: Vec<&Sent> = records.iter().filter(|sent| sent.status == Some(202)).collect();
+    let accepted: Vec<&Sent> = records
+        .iter()
+        .filter(|sent| sent.status == Some(202))
+        .collect();
     eprintln!(
         "crash round {round}: {} requests answered 202 ({} events) found applied, {} cut off by the kill",
         accepted.len(),
