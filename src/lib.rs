@@ -22,6 +22,7 @@
 //! - `openapi`: the OpenAPI document, generated from the handlers and their types.
 //! - `model`: shared vocabularies (state, action, severity, source) and their spellings.
 //! - `ids`, `time`, `cursor`: delivery ids, the one text form of time, pagination cursors.
+//! - `fuzz`: the properties the fuzz targets check, shared with the test suite.
 
 pub mod auth;
 pub mod cli;
@@ -30,6 +31,7 @@ pub mod cursor;
 pub mod dry_run;
 pub mod error;
 pub mod formats;
+pub mod fuzz;
 pub mod ids;
 pub mod integration;
 pub mod lifecycle;
