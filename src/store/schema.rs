@@ -10,6 +10,12 @@ use super::StoreError;
 /// The whole schema; `-- step N` sections migrate from version N-1 to N.
 const SCHEMA: &str = include_str!("../../schema.sql");
 
+/// The page size of new databases. Every commit writes each page it touched to the WAL, and an
+/// event touches pages all over the alerts table and its five indexes: with 1 KiB pages rather
+/// than SQLite's 4 KiB, a commit writes a quarter of the bytes for the same rows, which took
+/// ingest with 4-event batches from about 33,000 to about 42,000 events/s (bench/run --batch 4).
+const PAGE_SIZE: i64 = 1024;
+
 /// How long a connection waits for another one's lock (a CLI command, a checkpoint).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -17,6 +23,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
     create_private_file(path)?;
     let connection = Connection::open(path)?;
+    // Only a new, empty file takes it; an existing database keeps the page size it was made with.
+    connection.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL lets readers work while the writer commits; FULL makes each commit durable on return.
     let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -156,6 +164,10 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, steps().len() as i64);
+        let page_size: i64 = connection
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(page_size, PAGE_SIZE);
         drop(connection);
         assert!(
             open_for_writing(&path).is_ok(),
