@@ -120,6 +120,7 @@ fn hostile_bodies_get_4xx_and_change_nothing() {
             .post_hook("default", &[("pagertree-token", TOKEN)], body)
             .status()
             .as_u16();
+        eprintln!("hostile body, {case}: {status}");
         assert!((400..500).contains(&status), "{case}: {status}");
         assert_unchanged_and_healthy(&app, case);
     }
@@ -175,6 +176,7 @@ fn hostile_connections_get_4xx_and_never_hang() {
             "{case}: it did not hang"
         );
         let status = status.unwrap_or_else(|| panic!("{case}: no answer"));
+        eprintln!("hostile connection, {case}: {status}");
         assert!((400..500).contains(&status), "{case}: {status}");
         assert_unchanged_and_healthy(&app, case);
     }
