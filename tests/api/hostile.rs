@@ -224,14 +224,14 @@ fn a_thousand_stalled_clients_cost_bounded_memory_and_are_cut_off() {
     let pid = server.child.id();
     let address = server.address.trim_start_matches("http://").to_string();
     let client = reqwest::blocking::Client::new();
-    assert_eq!(
+    let health = || {
         client
             .get(format!("{}/healthz", server.address))
             .send()
             .unwrap()
-            .status(),
-        200
-    );
+            .status()
+    };
+    assert_eq!(health(), 200);
     let before = rss_kib(pid);
 
     let mut held: Vec<TcpStream> = (0..1000)
@@ -279,12 +279,5 @@ fn a_thousand_stalled_clients_cost_bounded_memory_and_are_cut_off() {
         }
     }
     eprintln!("RSS: {before} KiB idle, {during} KiB with 1,000 stalled clients");
-    assert_eq!(
-        client
-            .get(format!("{}/healthz", server.address))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(health(), 200);
 }
