@@ -114,9 +114,11 @@ test('updates a row in place when its resolve arrives, and adds new alerts live'
     await seed(server);
     const page = await openPage(browser);
     await page.goto(server.address);
-    await row(page, 'disk-db1').waitFor();
+    // The resolved alert comes last, in the list's second read: then the list is complete.
+    await row(page, 'cert-www').waitFor();
     await waitForLive(page);
     const before = await page.locator('#alerts tbody tr').count();
+    assert.equal(before, ALERTS.length);
 
     await sendHook(server, { event_type: 'resolve', Id: 'disk-db1' });
     await row(page, 'disk-db1').locator('.badge', { hasText: 'resolved' }).waitFor({ timeout: 5000 });
