@@ -100,12 +100,27 @@ fn sigterm_answers_what_is_in_flight_and_exits_0() {
         .collect();
     assert!(!accepted.is_empty());
     let database = alertgate::store::Database::open(&db).unwrap();
-    for id in accepted {
+    for id in &accepted {
         assert!(
-            database.alert("term", &id).unwrap().is_some(),
+            database.alert("term", id).unwrap().is_some(),
             "{id} was answered 202 and is stored"
         );
     }
+    // The other way round: whatever the server applied, its sender heard about. A request the
+    // stop cut off (each sender's last, at most) must not have been applied unanswered.
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let stored: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM alerts WHERE integration = 'term'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        stored,
+        accepted.len() as i64,
+        "every applied request was answered"
+    );
 }
 
 /// Event streams never finish by themselves: a stop must end them rather than wait out the
@@ -211,11 +226,7 @@ fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
             "{id} was refused"
         );
     }
-    let connection = rusqlite::Connection::open(&db).unwrap();
-    let integrity: String = connection
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
+    assert_eq!(database.integrity().unwrap(), "ok");
 
     // Space returns (no limit this time): the refused alert is taken.
     let server = ServerProcess::start(&db);
