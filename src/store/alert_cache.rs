@@ -3,9 +3,10 @@
 //!
 //! Only the writer thread writes alerts, so a copy stays current with three exceptions, each of
 //! which empties the cache: a savepoint or group that rolls back (its writes are undone), an
-//! integration change applied by the writer (a purge deletes alerts), and a change made by
-//! another process, such as `alertgate integration remove --purge`, which moves the integrations
-//! revision that the writer reads at the start of every group.
+//! integration change applied by the writer (the admin API's purge deletes alerts), and any
+//! integration change made by another process (the CLI), which moves the integrations revision
+//! that the writer reads at the start of every group. No other process writes alerts today; the
+//! revision check keeps the cache safe if one ever does it through an integration change.
 
 use std::collections::HashMap;
 

@@ -139,11 +139,8 @@ fn one_round(round: usize) {
 
     let restarted = ServerProcess::start(&db);
     let database = alertgate::store::Database::open(&db).unwrap();
+    assert_eq!(database.integrity().unwrap(), "ok", "round {round}");
     let connection = rusqlite::Connection::open(&db).unwrap();
-    let integrity: String = connection
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok", "round {round}");
     let (count, max): (i64, Option<i64>) = connection
         .query_row("SELECT count(*), max(seq) FROM alert_events", [], |row| {
             Ok((row.get(0)?, row.get(1)?))
