@@ -56,8 +56,16 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::resource(["/v2/change/enqueue", "/v2/change/enqueue/"])
                 .route(web::post().to(pagerduty::change)),
         )
-        .service(web::resource("/").route(web::get().to(dashboard::page)))
-        .service(web::resource("/dashboard/{file}").route(web::get().to(dashboard::asset)))
+        .service(
+            web::resource("/")
+                .route(web::get().to(dashboard::page))
+                .route(web::head().to(dashboard::page)),
+        )
+        .service(
+            web::resource("/dashboard/{file}")
+                .route(web::get().to(dashboard::asset))
+                .route(web::head().to(dashboard::asset)),
+        )
         .service(web::resource("/healthz").route(web::get().to(health::check)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(web::resource("/openapi.json").route(web::get().to(openapi)))

@@ -33,6 +33,12 @@ fn the_dashboard_and_its_assets_are_served_with_a_same_origin_policy() {
         assert!(response.text().unwrap().contains(marker), "{path}");
     }
     assert_eq!(app.get("/v1/alerts").status(), 401);
+    // Link checkers and uptime monitors ask with HEAD.
+    let head = reqwest::blocking::Client::new()
+        .head(format!("{}/", app.address))
+        .send()
+        .unwrap();
+    assert_eq!(head.status(), 200);
 }
 
 #[test]
