@@ -5,6 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use crate::auth::Secret;
+use crate::limits::{DeliveryLimits, LimitArgs};
 use crate::store::WriterSettings;
 
 /// SPEC §3: the default body limit, 1 MiB.
@@ -42,6 +43,8 @@ pub struct ServeArgs {
     /// ingest answers 503 + Retry-After and stores nothing until space returns.
     #[arg(long, env = "ALERTGATE_MAX_DB_MB", default_value_t = 0)]
     pub max_db_mb: u64,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Everything the server needs to start, checked.
@@ -52,6 +55,8 @@ pub struct Config {
     pub max_body: usize,
     pub max_header_bytes: usize,
     pub max_connections: usize,
+    /// How deep a delivery's JSON may nest and how many events it may carry.
+    pub limits: DeliveryLimits,
     pub workers: Option<usize>,
     /// How long a client may take to send its headers, and again its body.
     pub request_timeout: std::time::Duration,
@@ -69,6 +74,7 @@ impl std::fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("db", &self.db)
             .field("max_body", &self.max_body)
+            .field("limits", &self.limits)
             .field("workers", &self.workers)
             .field("request_timeout", &self.request_timeout)
             .field("writer", &self.writer)
@@ -111,6 +117,7 @@ impl Config {
             max_body: args.max_body,
             max_header_bytes: args.max_header_bytes,
             max_connections: args.max_connections.max(1),
+            limits: DeliveryLimits::from(&args.limits),
             workers: args.workers,
             request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
             writer: WriterSettings {
@@ -173,6 +180,7 @@ mod tests {
             max_body: DEFAULT_MAX_BODY,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: 25_000,
+            limits: DeliveryLimits::default(),
             workers: None,
             request_timeout: std::time::Duration::from_secs(10),
             writer: WriterSettings::default(),

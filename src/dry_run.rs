@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::auth::{self, AuthMethod};
+use crate::error::ApiError;
 use crate::integration::Integration;
 use crate::lifecycle::{self, Alert, Event, Outcome, Reason};
+use crate::limits::DeliveryLimits;
 use crate::model::Source;
 use crate::store::{EventResult, StoreError};
 
@@ -43,16 +45,17 @@ impl DryRun {
     }
 }
 
-/// Runs `body` (and `headers`, when given) through `integration` as ingest would. `load` reads
-/// an alert as it is stored now.
+/// Runs `body` (and `headers`, when given) through `integration` as ingest would, under the
+/// same `limits`. `load` reads an alert as it is stored now.
 pub fn dry_run(
     integration: &Integration,
+    limits: &DeliveryLimits,
     headers: Option<&[(String, String)]>,
     body: &[u8],
     now: DateTime<Utc>,
     mut load: impl FnMut(&str) -> Result<Option<Alert>, StoreError>,
 ) -> Result<DryRun, StoreError> {
-    let json: Result<serde_json::Value, _> = serde_json::from_slice(body);
+    let json = limits.parse_json(body);
     let auth =
         headers.map(|headers| check_auth(integration, headers, body, json.as_ref().ok(), now));
     let failed = |code, message: String| DryRun {
@@ -63,13 +66,11 @@ pub fn dry_run(
     let json = match json {
         Ok(json) => json,
         Err(error) => {
-            return Ok(failed(
-                "invalid_json",
-                format!("the body is not valid JSON: {error}"),
-            ))
+            let error = ApiError::from(error);
+            return Ok(failed(error.code(), error.to_string()));
         }
     };
-    let events = match integration.format.read(&json) {
+    let events = match limits.read_events(&integration.format, &json) {
         Ok(events) => events,
         Err(error) => return Ok(failed("invalid_payload", error.to_string())),
     };

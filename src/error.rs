@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::formats::FormatError;
 use crate::integration::InvalidIntegration;
 use crate::lifecycle::{Alert, Reason};
+use crate::limits::JsonError;
 use crate::store::StoreError;
 
 /// Seconds a sender should wait before retrying a `503`.
@@ -58,6 +59,9 @@ pub enum ApiError {
     /// 400: the body is not JSON.
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
+    /// 400: a delivery's body is not JSON, or nests deeper than `--max-json-depth`.
+    #[error("{0}")]
+    DeliveryJson(#[from] JsonError),
     /// 400: a request header alertgate reads is unusable.
     #[error("{0}")]
     InvalidHeader(String),
@@ -101,7 +105,10 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidJson(_) | ApiError::DeliveryJson(JsonError::Invalid(_)) => {
+                "invalid_json"
+            }
+            ApiError::DeliveryJson(JsonError::TooDeep { .. }) => "json_too_deep",
             ApiError::InvalidHeader(_) => "invalid_header",
             ApiError::UnreadableBody => "unreadable_body",
             ApiError::InvalidPayload(_) => "invalid_payload",
@@ -147,6 +154,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InvalidJson(_)
+            | ApiError::DeliveryJson(_)
             | ApiError::InvalidHeader(_)
             | ApiError::InvalidParameter { .. }
             | ApiError::UnreadableBody => StatusCode::BAD_REQUEST,

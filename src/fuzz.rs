@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+use serde_json::Value;
+
 use crate::auth::{self, AuthMethod, Encoding, Secret};
-use crate::formats::{
-    read_pagerduty_change, Format, Mapping, ParsedEvent, MAX_BATCH, MAX_ID_BYTES,
-};
+use crate::formats::{read_pagerduty_change, Format, Mapping, ParsedEvent, MAX_ID_BYTES};
 use crate::lifecycle::{self, Alert, Event, Fields, Outcome};
+use crate::limits::DeliveryLimits;
 use crate::model::{Action, Source};
-use crate::routes::intake::parse_json;
 
 /// The fuzz targets, by name: the folder under `fixtures/fuzz/` and the `fuzz/` binary.
 pub const TARGETS: [&str; 9] = [
@@ -54,7 +54,7 @@ pub fn check(name: &str, data: &[u8]) {
         "format_pagerduty" => {
             // Both PagerDuty endpoints: alert events and change events.
             read_format(&Format::Pagerduty, data);
-            if let Ok(body) = parse_json(data) {
+            if let Ok(body) = DeliveryLimits::default().parse_json(data) {
                 if let Ok(events) = read_pagerduty_change(&body) {
                     check_events(&events);
                 }
@@ -68,23 +68,44 @@ pub fn check(name: &str, data: &[u8]) {
 }
 
 /// Any body through the server's own JSON parsing: refused or parsed, never a panic or a stack
-/// overflow, whatever the nesting.
+/// overflow, whatever the nesting; what it parses nests no deeper than the limit.
 pub fn json_body(data: &[u8]) {
-    let _ = parse_json(data);
+    let limits = DeliveryLimits::default();
+    if let Ok(body) = limits.parse_json(data) {
+        assert!(
+            depth(&body) <= limits.max_json_depth(),
+            "a body nested {} deep was parsed",
+            depth(&body)
+        );
+    }
+}
+
+/// How many arrays and objects deep `value` nests.
+fn depth(value: &Value) -> usize {
+    let deepest = |items: &mut dyn Iterator<Item = &Value>| items.map(depth).max().unwrap_or(0);
+    match value {
+        Value::Array(items) => 1 + deepest(&mut items.iter()),
+        Value::Object(members) => 1 + deepest(&mut members.values()),
+        _ => 0,
+    }
 }
 
 /// A body through a format: whatever it reads obeys SPEC §3's limits.
 pub fn read_format(format: &Format, data: &[u8]) {
-    let Ok(body) = parse_json(data) else {
+    let limits = DeliveryLimits::default();
+    let Ok(body) = limits.parse_json(data) else {
         return;
     };
-    if let Ok(events) = format.read(&body) {
+    if let Ok(events) = limits.read_events(format, &body) {
+        assert!(
+            events.len() <= limits.max_batch(),
+            "a batch over the limit was read"
+        );
         check_events(&events);
     }
 }
 
 fn check_events(events: &[ParsedEvent]) {
-    assert!(events.len() <= MAX_BATCH, "a batch over the limit was read");
     for event in events {
         assert!(
             !event.id.is_empty() && event.id.len() <= MAX_ID_BYTES,

@@ -16,6 +16,7 @@
 //! - `formats`: pure readers of sender payloads into events (SPEC §3).
 //! - `lifecycle`: the pure alert state machine (SPEC §4).
 //! - `integration`: what an integration is and the one place that validates one.
+//! - `limits`: how deep a delivery's JSON may nest and how many events it may carry.
 //! - `dry_run`: what a delivery would do, through the real functions, storing nothing.
 //! - `store`: the only SQL: the group-committing writer, readers, migrations.
 //! - `metrics`: the Prometheus metrics and their rendering for `/metrics`.
@@ -35,6 +36,7 @@ pub mod fuzz;
 pub mod ids;
 pub mod integration;
 pub mod lifecycle;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod openapi;

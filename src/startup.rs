@@ -58,6 +58,7 @@ impl Application {
             integrations,
             max_body: config.max_body,
             max_header_bytes: config.max_header_bytes,
+            limits: config.limits,
             request_timeout: config.request_timeout,
             api_tokens: api_tokens(config),
             admin_token: config.admin_token.clone(),

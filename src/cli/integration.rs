@@ -7,6 +7,7 @@ use clap::Subcommand;
 use super::CliResult;
 use crate::auth::{self, AuthMethod};
 use crate::integration::{Integration, IntegrationOptions};
+use crate::limits::{DeliveryLimits, LimitArgs};
 use crate::store::Database;
 
 #[derive(Subcommand)]
@@ -42,6 +43,9 @@ pub struct TestArgs {
     /// A header the sender would send, as 'Name: value'; without any, authentication is skipped.
     #[arg(long = "header", value_name = "NAME: VALUE", value_parser = header_line)]
     headers: Vec<(String, String)>,
+    /// The server's limits, so the dry run refuses what the server would.
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// `Name: value`, split at the first colon.
@@ -142,9 +146,15 @@ fn test(database: &Database, args: &TestArgs) -> CliResult {
     if headers.is_none() {
         eprintln!("no --header given: authentication is skipped");
     }
-    let run = crate::dry_run::dry_run(&integration, headers, &body, chrono::Utc::now(), |id| {
-        database.alert(&integration.name, id)
-    })
+    let limits = DeliveryLimits::from(&args.limits);
+    let run = crate::dry_run::dry_run(
+        &integration,
+        &limits,
+        headers,
+        &body,
+        chrono::Utc::now(),
+        |id| database.alert(&integration.name, id),
+    )
     .map_err(|error| error.to_string())?;
     println!(
         "{}",

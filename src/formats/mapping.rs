@@ -73,6 +73,11 @@ impl Mapping {
         &self.actions
     }
 
+    /// The pointer to the array of events, when a body carries several.
+    pub fn items_pointer(&self) -> Option<&str> {
+        self.pointer("items")
+    }
+
     fn pointer(&self, field: &str) -> Option<&str> {
         self.pointers.get(field).map(String::as_str)
     }
@@ -85,14 +90,6 @@ impl Mapping {
             .pointer(items_pointer)
             .and_then(Value::as_array)
             .ok_or_else(|| FormatError::new(items_pointer, "must point at an array of events"))?;
-        if items.len() > super::MAX_BATCH {
-            let message = format!(
-                "holds {} events; the most in one request is {}",
-                items.len(),
-                super::MAX_BATCH
-            );
-            return Err(FormatError::new(items_pointer, message));
-        }
         items
             .iter()
             .enumerate()

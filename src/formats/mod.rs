@@ -23,8 +23,6 @@ pub use pagerduty::read_change as read_pagerduty_change;
 
 /// SPEC §1: an alert Id is 1-255 bytes of UTF-8.
 pub const MAX_ID_BYTES: usize = 255;
-/// SPEC §3: a batch holds at most this many events.
-pub const MAX_BATCH: usize = 1000;
 
 /// One event read from a body, before it is tied to an integration and a time of receipt.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +111,18 @@ impl Format {
         }
     }
 
-    /// Reads `body` into events, in order.
+    /// Where in a body this format keeps its events, to name in an error about their number.
+    pub fn batch_field(&self) -> &str {
+        match self {
+            Format::Pagertree => "[]",
+            Format::Alertmanager => "alerts",
+            Format::Mapping(mapping) => mapping.items_pointer().unwrap_or(""),
+            Format::Plerion | Format::Pingara | Format::Pagerduty => "",
+        }
+    }
+
+    /// Reads `body` into events, in order. How many a delivery may carry is
+    /// `DeliveryLimits::read_events`'s to check.
     pub fn read(&self, body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
         let events = self.read_unchecked(body)?;
         check_text(&events)?;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{alert_id, FormatError, ParsedEvent, MAX_BATCH};
+use super::{alert_id, FormatError, ParsedEvent};
 use crate::lifecycle::Fields;
 use crate::model::{Action, Severity};
 
@@ -14,13 +14,6 @@ const EVENT_TYPES: [Action; 3] = [Action::Create, Action::Acknowledge, Action::R
 pub(super) fn read(body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
     match body {
         Value::Object(object) => Ok(vec![read_event(object, "")?]),
-        Value::Array(items) if items.len() > MAX_BATCH => Err(FormatError::new(
-            "[]",
-            format!(
-                "a batch holds at most {MAX_BATCH} events, this one {}",
-                items.len()
-            ),
-        )),
         Value::Array(items) => items
             .iter()
             .enumerate()
@@ -294,17 +287,12 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_keeps_its_order_and_has_a_limit() {
+    fn a_batch_keeps_its_order() {
         let batch = json!([
             {"event_type": "create", "Id": "a", "Title": "x"},
             {"event_type": "resolve", "Id": "a"},
         ]);
         let actions: Vec<Action> = read(&batch).unwrap().iter().map(|e| e.action).collect();
         assert_eq!(actions, [Action::Create, Action::Resolve]);
-        let too_many = Value::Array(vec![
-            json!({"event_type": "resolve", "Id": "a"});
-            MAX_BATCH + 1
-        ]);
-        assert_eq!(field_of(too_many), "[]");
     }
 }

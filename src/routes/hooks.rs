@@ -143,14 +143,14 @@ async fn admit(
         body: Some(body.clone()),
     };
     intake::check_content_type(headers).map_err(with_body)?;
-    let json = intake::parse_json(&body).map_err(with_body)?;
+    let json = intake::parse_json(&body, state).map_err(with_body)?;
     if in_body {
         let key = json.get("routing_key").and_then(serde_json::Value::as_str);
         auth::verify_routing_key(key, &integration.secrets).map_err(unauthorized)?;
     }
-    let events = integration
-        .format
-        .read(&json)
+    let events = state
+        .limits
+        .read_events(&integration.format, &json)
         .map_err(|error| with_body(ApiError::InvalidPayload(error)))?;
     let idempotency_key = intake::idempotency_key(headers).map_err(with_body)?;
     Ok(Admitted {

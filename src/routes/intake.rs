@@ -126,9 +126,10 @@ pub fn check_header_size(headers: &HeaderMap, limit: usize) -> Result<(), ApiErr
     Ok(())
 }
 
-/// The body as JSON, or `400` with the line and column of the first error.
-pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    serde_json::from_slice(body).map_err(|error| ApiError::InvalidJson(error.to_string()))
+/// The body as JSON within `--max-json-depth`, or `400` with the line and column of the first
+/// error.
+pub fn parse_json(body: &[u8], state: &AppState) -> Result<serde_json::Value, ApiError> {
+    Ok(state.limits.parse_json(body)?)
 }
 
 /// Reads the body, refusing it as soon as it is known to exceed `limit`: at once from

@@ -343,8 +343,9 @@ pub async fn test(
     let headers: Vec<(String, String)> = headers.into_iter().collect();
     let integration = load(&state, &path).await?;
     let now = (state.clock)();
+    let limits = state.limits;
     let run = api::read(&state, move |store| {
-        dry_run::dry_run(&integration, Some(&headers), &raw, now, |id| {
+        dry_run::dry_run(&integration, &limits, Some(&headers), &raw, now, |id| {
             store.alert(&integration.name, id)
         })
     })

@@ -18,6 +18,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::auth::Secret;
 use crate::error::ApiError;
+use crate::limits::DeliveryLimits;
 use crate::metrics::Metrics;
 use crate::registry::IntegrationRegistry;
 use crate::store::Store;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub max_body: usize,
     /// The most header bytes a delivery may carry.
     pub max_header_bytes: usize,
+    /// How deep a delivery's JSON may nest and how many events it may carry.
+    pub limits: DeliveryLimits,
     /// How long a sender may take to send its body.
     pub request_timeout: std::time::Duration,
     /// Bearer tokens that open `/v1` (the API and the admin token); empty: the API is open.

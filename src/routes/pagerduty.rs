@@ -32,8 +32,10 @@ enum Kind {
     responses(
         (status = 202, description = "Event processed", body = PagerDutyAccepted),
         (status = 400, description = "Invalid event, or an unknown routing key", body = PagerDutyRefused),
+        (status = 408, description = "The body did not arrive in time", body = PagerDutyRefused),
         (status = 413, description = "The body is over the limit", body = PagerDutyRefused),
-        (status = 503, description = "Busy: nothing applied, retry", body = PagerDutyRefused),
+        (status = 431, description = "The headers are over the limit", body = PagerDutyRefused),
+        (status = 503, description = "Busy, or the database is full: nothing applied, retry", body = PagerDutyRefused),
     )
 )]
 pub async fn enqueue(
@@ -114,14 +116,27 @@ impl Refusal {
         }
     }
 
-    /// Our own check failed; PagerDuty answers these as an invalid event, or with a 5xx that
-    /// its clients retry.
+    /// Our own check failed. What the sender got wrong is an invalid event (`400`, which
+    /// PagerDuty's clients do not retry); what it may retry keeps its own status, above all the
+    /// `503`s, so that a full disk never makes a client drop an event.
     fn from_api(error: ApiError) -> Refusal {
         let (status, message) = match &error {
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
             }
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "The request body did not arrive in time",
+            ),
+            ApiError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request headers are too large",
+            ),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "Busy; retry shortly"),
+            ApiError::StorageFull | ApiError::DatabaseUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Storage unavailable; nothing was applied, retry shortly",
+            ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal error; nothing was applied",
@@ -171,7 +186,7 @@ async fn accept(
         .await
         .map_err(Refusal::from_api)?;
     intake::check_content_type(headers).map_err(Refusal::from_api)?;
-    let json = intake::parse_json(&body).map_err(Refusal::from_api)?;
+    let json = intake::parse_json(&body, state).map_err(Refusal::from_api)?;
     let integration = json
         .get("routing_key")
         .and_then(Value::as_str)
@@ -182,7 +197,7 @@ async fn accept(
             ])
         })?;
     let read = match kind {
-        Kind::Alert => integration.format.read(&json),
+        Kind::Alert => state.limits.read_events(&integration.format, &json),
         Kind::Change => formats::read_pagerduty_change(&json),
     };
     let events = read.map_err(|error: FormatError| {

@@ -167,6 +167,13 @@ fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("alertgate.db");
     run_cli(&db, &["integration", "add", "full", "--secret", TOKEN]);
+    let (_, added, _) = run_cli(&db, &["integration", "add", "pd", "--format", "pagerduty"]);
+    let routing_key = added
+        .lines()
+        .find_map(|line| line.strip_prefix("routing key: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the routing key is printed")
+        .to_string();
     let mut limited = alertgate(&db);
     limited.env("ALERTGATE_MAX_DB_MB", "1");
     let server = ServerProcess::start_with(limited);
@@ -202,6 +209,14 @@ fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
     // A batch is refused whole, and reads go on.
     let batch = format!("[{},{}]", body("batch-a"), body("batch-b"));
     assert_eq!(server.post("/hooks/full", &headers, batch).status(), 503);
+    // PagerDuty's clients retry a 503 but drop an event answered 400.
+    let trigger = serde_json::json!({"routing_key": routing_key, "event_action": "trigger",
+        "dedup_key": "pd-full", "payload": {"summary": "Disk", "source": "db-1",
+        "severity": "critical", "custom_details": {"filler": description}}});
+    let response = server.post("/v2/enqueue", &headers[1..], trigger.to_string());
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(json(response)["status"], "error");
     let client = Client::new();
     let health = client
         .get(format!("{}/v1/alerts?limit=1", server.address))
@@ -226,6 +241,7 @@ fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
             "{id} was refused"
         );
     }
+    assert!(database.alert("pd", "pd-full").unwrap().is_none());
     assert_eq!(database.integrity().unwrap(), "ok");
 
     // Space returns (no limit this time): the refused alert is taken.

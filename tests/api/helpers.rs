@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc, Mutex, Once};
 use alertgate::config::{Config, DEFAULT_MAX_BODY};
 use alertgate::integration::IntegrationOptions;
 use alertgate::lifecycle::Alert;
+use alertgate::limits::DeliveryLimits;
 use alertgate::startup::Application;
 use alertgate::store::{Database, TimelineEntry, WriterSettings};
 use alertgate::time::Clock;
@@ -142,6 +143,8 @@ pub struct AppSettings {
     pub max_body: usize,
     pub queue_capacity: usize,
     pub request_timeout: std::time::Duration,
+    /// `--max-json-depth` and `--max-batch`.
+    pub limits: DeliveryLimits,
 }
 
 impl Default for AppSettings {
@@ -153,6 +156,7 @@ impl Default for AppSettings {
             max_body: DEFAULT_MAX_BODY,
             request_timeout: std::time::Duration::from_secs(10),
             queue_capacity: WriterSettings::default().queue_capacity,
+            limits: DeliveryLimits::default(),
         }
     }
 }
@@ -181,6 +185,7 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
         max_body: settings.max_body,
         max_header_bytes: alertgate::config::DEFAULT_MAX_HEADER_BYTES,
         max_connections: 1000,
+        limits: settings.limits,
         workers: Some(1),
         request_timeout: settings.request_timeout,
         writer: WriterSettings {

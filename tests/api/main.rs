@@ -15,6 +15,7 @@ mod hostile;
 mod hygiene;
 mod idempotency;
 mod lifecycle;
+mod limits;
 mod manual;
 mod metrics;
 mod openapi;
