@@ -378,12 +378,7 @@ fn a_pagerduty_integration_shows_its_routing_key_and_rotates_it() {
     let db = dir.path().join("alertgate.db");
     let (ok, added, stderr) = run_cli(&db, &["integration", "add", "pd", "--format", "pagerduty"]);
     assert!(ok, "{stderr}");
-    let key = added
-        .lines()
-        .find_map(|line| line.strip_prefix("routing key: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the routing key is printed")
-        .to_string();
+    let key = printed_routing_key(&added);
     assert_eq!(key.len(), 32);
     let (_, show, _) = run_cli(&db, &["integration", "show", "pd"]);
     let view: serde_json::Value = serde_json::from_str(&show).unwrap();

@@ -168,12 +168,7 @@ fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
     let db = dir.path().join("alertgate.db");
     run_cli(&db, &["integration", "add", "full", "--secret", TOKEN]);
     let (_, added, _) = run_cli(&db, &["integration", "add", "pd", "--format", "pagerduty"]);
-    let routing_key = added
-        .lines()
-        .find_map(|line| line.strip_prefix("routing key: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the routing key is printed")
-        .to_string();
+    let routing_key = printed_routing_key(&added);
     let mut limited = alertgate(&db);
     limited.env("ALERTGATE_MAX_DB_MB", "1");
     let server = ServerProcess::start_with(limited);

@@ -524,6 +524,16 @@ pub fn run_cli(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// The routing key that `integration add --format pagerduty` printed.
+pub fn printed_routing_key(output: &str) -> String {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix("routing key: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the routing key is printed")
+        .to_string()
+}
+
 /// `text` percent-encoded for use as one path segment.
 pub fn encode_segment(text: &str) -> String {
     text.bytes()
