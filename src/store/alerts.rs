@@ -80,7 +80,7 @@ pub(crate) fn save(
     let meta = alert
         .meta
         .as_ref()
-        .map(|meta| serde_json::Value::Object(meta.clone()).to_string());
+        .map(|meta| serde_json::to_string(meta).expect("JSON serializes"));
     let (created_at, opened_at, updated_at) = (
         time::format(alert.created_at),
         time::format(alert.opened_at),
