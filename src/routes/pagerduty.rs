@@ -5,7 +5,7 @@
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
 use super::intake::{self, Delivery};
@@ -116,32 +116,19 @@ impl Refusal {
         }
     }
 
-    /// Our own check failed. What the sender got wrong is an invalid event (`400`, which
-    /// PagerDuty's clients do not retry); what it may retry keeps its own status, above all the
-    /// `503`s, so that a full disk never makes a client drop an event.
+    /// Our own check failed. The status is the one the rest of the API gives the error, so a
+    /// `503` (busy, a full disk) or a `500` stays one and PagerDuty's clients retry it; among
+    /// client errors only the size and time limits keep theirs, and whatever else the sender got
+    /// wrong is PagerDuty's invalid event (`400`, which its clients do not retry).
     fn from_api(error: ApiError) -> Refusal {
-        let (status, message) = match &error {
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
-            }
-            ApiError::RequestTimeout => (
-                StatusCode::REQUEST_TIMEOUT,
-                "The request body did not arrive in time",
-            ),
-            ApiError::HeadersTooLarge { .. } => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "Request headers are too large",
-            ),
-            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "Busy; retry shortly"),
-            ApiError::StorageFull | ApiError::DatabaseUnavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Storage unavailable; nothing was applied, retry shortly",
-            ),
-            ApiError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error; nothing was applied",
-            ),
-            _ => (StatusCode::BAD_REQUEST, "Event object is invalid"),
+        let status = error.status_code();
+        let message = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "Request body is too large",
+            StatusCode::REQUEST_TIMEOUT => "The request body did not arrive in time",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "Request headers are too large",
+            StatusCode::SERVICE_UNAVAILABLE => "Nothing was applied; retry shortly",
+            _ if status.is_server_error() => "Internal error; nothing was applied",
+            _ => return Refusal::invalid(vec![error.to_string()]),
         };
         Refusal {
             status,
