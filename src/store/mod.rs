@@ -283,7 +283,7 @@ impl SqliteStore {
         // The server's writer leaves checkpoints to the checkpointer thread.
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         if let Some(bytes) = settings.max_db_bytes {
-            let page_size: i64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            let page_size = schema::page_size(&connection)?;
             let pages = (bytes / page_size.max(1).unsigned_abs()).max(1);
             connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         }

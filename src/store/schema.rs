@@ -41,6 +41,11 @@ pub(super) fn open_for_writing(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// The database's page size, which an existing file keeps from when it was made.
+pub(super) fn page_size(connection: &Connection) -> Result<i64, StoreError> {
+    Ok(connection.query_row("PRAGMA page_size", [], |row| row.get(0))?)
+}
+
 /// Opens `path` for the checkpointer: it writes the database file, never the tables.
 pub(super) fn open_for_checkpoints(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path)?;
@@ -164,10 +169,7 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, steps().len() as i64);
-        let page_size: i64 = connection
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(page_size, PAGE_SIZE);
+        assert_eq!(page_size(&connection).unwrap(), PAGE_SIZE);
         drop(connection);
         assert!(
             open_for_writing(&path).is_ok(),

@@ -1,9 +1,10 @@
 //! The writer: one thread that owns the only write connection and commits in groups.
 //!
 //! Handlers queue work on a bounded channel and await a reply. The thread takes everything
-//! waiting at that moment (up to `max_group`), applies each request inside its own savepoint (so
-//! one failing request rolls back alone), commits once, and only then answers them all. One
-//! fsync thus covers a whole group, and "202 after a durable commit" costs no fsync per request.
+//! waiting at that moment (up to `max_group`), applies them in one transaction (again with a
+//! savepoint per request should one fail, so that it rolls back alone), commits once, and only
+//! then answers them all. One fsync thus covers a whole group, and "202 after a durable commit"
+//! costs no fsync per request.
 //! SQLite work is blocking, which is why it lives on this thread and never on an actix worker.
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use tokio::sync::{broadcast, oneshot};
 use super::alert_cache::AlertCache;
 use super::deliveries::{self, DeliveryRow};
 use super::integrations;
+use super::schema;
 use super::{
     alerts, AppliedEvent, EventResult, IngestReply, IngestRequest, IntegrationChange, ManualAction,
     ManualReply, Receipt, RejectedDelivery, StoreError,
@@ -773,9 +775,7 @@ struct WalBound {
 impl WalBound {
     fn watch(connection: &mut Connection, limit_bytes: u64) -> WalBound {
         let frames = Arc::new(AtomicI64::new(0));
-        let page_size: i64 = connection
-            .query_row("PRAGMA page_size", [], |row| row.get(0))
-            .unwrap_or(4096);
+        let page_size = schema::page_size(connection).unwrap_or(4096);
         let limit_frames = i64::try_from(limit_bytes).unwrap_or(i64::MAX) / page_size.max(512);
         let seen = frames.clone();
         let hooked = connection.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
@@ -894,8 +894,8 @@ mod tests {
         (Job::Ingest(Box::new(request), reply), answer)
     }
 
-    /// Commits `groups` groups of four creates back to back, as a writer under sustained load
-    /// does (the checkpointer thread is not running), and answers the log file's largest size.
+    /// Commits 300 groups of four creates back to back, as a writer under sustained load does
+    /// (the checkpointer thread is not running), and answers the log file's largest size.
     fn largest_log(bound: Option<u64>) -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
