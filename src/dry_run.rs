@@ -1,40 +1,37 @@
 //! Dry runs: what a delivery would do, computed by the same functions as real ingest (auth,
-//! format, lifecycle) against the alerts as they stand, and nothing stored — not even a delivery.
-//! Serves `POST /v1/integrations/{name}/test` and `alertgate integration test`.
+//! format, and the one apply path `lifecycle::apply_delivery`) against the alerts as they
+//! stand, and nothing stored — not even a delivery. Serves `POST /v1/integrations/{name}/test`
+//! and `alertgate integration test`.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::auth::{self, AuthMethod};
-use crate::error::ApiError;
 use crate::integration::Integration;
-use crate::lifecycle::{self, Alert, Event, Outcome, Reason};
+use crate::lifecycle::{self, Alert, AlertBook, Event, EventResult, Transition};
 use crate::limits::DeliveryLimits;
-use crate::model::Source;
-use crate::store::{EventResult, StoreError};
+use crate::store::StoreError;
 
 /// Whether authentication would pass, and if not which check failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthCheck {
     pub ok: bool,
     pub failed_check: Option<&'static str>,
 }
 
 /// Why the body could not be read, as the real request would be answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyError {
     pub code: &'static str,
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DryRun {
     /// `None` when no headers were given and authentication was skipped.
     pub auth: Option<AuthCheck>,
     pub results: Vec<EventResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<BodyError>,
 }
 
@@ -53,7 +50,7 @@ pub fn dry_run(
     headers: Option<&[(String, String)]>,
     body: &[u8],
     now: DateTime<Utc>,
-    mut load: impl FnMut(&str) -> Result<Option<Alert>, StoreError>,
+    load: impl FnMut(&str) -> Result<Option<Alert>, StoreError>,
 ) -> Result<DryRun, StoreError> {
     let json = limits.parse_json(body);
     let auth =
@@ -65,53 +62,55 @@ pub fn dry_run(
     };
     let json = match json {
         Ok(json) => json,
-        Err(error) => {
-            let error = ApiError::from(error);
-            return Ok(failed(error.code(), error.to_string()));
-        }
+        Err(error) => return Ok(failed(error.code(), error.to_string())),
     };
     let events = match limits.read_events(&integration.format, &json) {
         Ok(events) => events,
         Err(error) => return Ok(failed("invalid_payload", error.to_string())),
     };
-    // Later events of one body see what earlier ones did, as in the real transaction.
-    let mut seen: HashMap<String, Option<Alert>> = HashMap::new();
-    let mut results = Vec::with_capacity(events.len());
-    for parsed in events {
-        if parsed.informational {
-            results.push(result(
-                &parsed.id,
-                parsed.action,
-                Outcome::Ignored(Reason::Informational),
-                None,
-            ));
-            continue;
-        }
-        let current = match seen.remove(&parsed.id) {
-            Some(current) => current,
-            None => load(&parsed.id)?,
-        };
-        let event = Event {
-            integration: integration.name.clone(),
-            id: parsed.id.clone(),
-            action: parsed.action,
-            fields: parsed.fields,
-            occurred_at: parsed.occurred_at,
-            source: Source::Hook,
-            at: now,
-            by: None,
-            note: None,
-        };
-        let transition = lifecycle::apply(current.as_ref(), &event);
-        let state = transition.alert.as_ref().map(|alert| alert.state);
-        results.push(result(&parsed.id, parsed.action, transition.outcome, state));
-        seen.insert(parsed.id, transition.alert);
-    }
+    let mut book = Scratch {
+        load,
+        seen: HashMap::new(),
+    };
+    let results = lifecycle::apply_delivery(&integration.name, &events, now, &mut book)?;
     Ok(DryRun {
         auth,
         results,
         error: None,
     })
+}
+
+/// The alerts as stored, with what earlier events of the body did to them kept on the side,
+/// so later events see it as they would in the real transaction.
+struct Scratch<F> {
+    load: F,
+    seen: HashMap<String, Option<Alert>>,
+}
+
+impl<F> AlertBook for Scratch<F>
+where
+    F: FnMut(&str) -> Result<Option<Alert>, StoreError>,
+{
+    type Error = StoreError;
+
+    fn current(&mut self, _: &str, id: &str) -> Result<Option<Alert>, StoreError> {
+        match self.seen.get(id) {
+            Some(alert) => Ok(alert.clone()),
+            None => (self.load)(id),
+        }
+    }
+
+    fn record(
+        &mut self,
+        event: &Event,
+        current: Option<&Alert>,
+        transition: &Transition,
+    ) -> Result<(), StoreError> {
+        if transition.alert.is_some() || current.is_some() {
+            self.seen.insert(event.id.clone(), transition.alert.clone());
+        }
+        Ok(())
+    }
 }
 
 fn check_auth(
@@ -142,20 +141,5 @@ fn check_auth(
     AuthCheck {
         ok: verified.is_ok(),
         failed_check: verified.err().map(|error| error.check()),
-    }
-}
-
-fn result(
-    id: &str,
-    action: crate::model::Action,
-    outcome: Outcome,
-    state: Option<crate::model::State>,
-) -> EventResult {
-    EventResult {
-        id: id.to_string(),
-        action,
-        outcome,
-        state,
-        reason: outcome.reason().map(Reason::as_str),
     }
 }

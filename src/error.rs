@@ -4,16 +4,16 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::formats::FormatError;
 use crate::integration::InvalidIntegration;
 use crate::lifecycle::{Alert, Reason};
 use crate::limits::JsonError;
 use crate::store::StoreError;
+use crate::wire::{ErrorBody, ErrorDetail, IgnoredAction};
 
 /// Seconds a sender should wait before retrying a `503`.
-const RETRY_AFTER_SECONDS: &str = "1";
+pub const RETRY_AFTER_SECONDS: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -105,10 +105,8 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::InvalidJson(_) | ApiError::DeliveryJson(JsonError::Invalid(_)) => {
-                "invalid_json"
-            }
-            ApiError::DeliveryJson(JsonError::TooDeep { .. }) => "json_too_deep",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::DeliveryJson(error) => error.code(),
             ApiError::InvalidHeader(_) => "invalid_header",
             ApiError::UnreadableBody => "unreadable_body",
             ApiError::InvalidPayload(_) => "invalid_payload",
@@ -181,12 +179,16 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        let error = json!({"code": self.code(), "message": self.to_string()});
+        let error = ErrorDetail {
+            code: self.code(),
+            message: self.to_string(),
+        };
         match self {
-            ApiError::IgnoredTransition { alert, .. } => {
-                response.json(json!({"error": error, "alert": alert}))
-            }
-            _ => response.json(json!({ "error": error })),
+            ApiError::IgnoredTransition { alert, .. } => response.json(IgnoredAction {
+                error,
+                alert: alert.as_ref().into(),
+            }),
+            _ => response.json(ErrorBody { error }),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `validate`; nothing else checks names, formats or auth options, so the two can never disagree.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use std::collections::BTreeMap;
 
@@ -24,64 +24,6 @@ pub struct Integration {
     pub secrets: Vec<Secret>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// How an integration is shown: everything but its secrets, which are only counted.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct IntegrationView<'a> {
-    pub name: &'a str,
-    pub format: &'static str,
-    pub auth: AuthView<'a>,
-    pub capture_payload: bool,
-    pub enabled: bool,
-    pub active_secrets: usize,
-    /// PagerDuty integrations: their routing keys, which are addresses as much as credentials
-    /// and so are shown, as PagerDuty's own UI shows them (SPEC §2).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_keys: Option<Vec<&'a str>>,
-    /// Format `mapping`: field → JSON Pointer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub map: Option<&'a BTreeMap<String, String>>,
-    /// Format `mapping`: the sender's action values → ours.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action_map: Option<&'a BTreeMap<String, Action>>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuthView<'a> {
-    pub mode: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub header: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<&'static str>,
-}
-
-impl Integration {
-    pub fn view(&self) -> IntegrationView<'_> {
-        IntegrationView {
-            name: &self.name,
-            format: self.format.as_str(),
-            auth: AuthView {
-                mode: self.auth.mode(),
-                header: self.auth.header(),
-                prefix: self.auth.prefix(),
-                encoding: self.auth.encoding().map(|encoding| encoding.as_str()),
-            },
-            capture_payload: self.capture_payload,
-            enabled: self.enabled,
-            active_secrets: self.secrets.len(),
-            routing_keys: (self.auth == AuthMethod::RoutingKey)
-                .then(|| self.secrets.iter().map(Secret::expose).collect()),
-            map: self.format.mapping().map(Mapping::pointers),
-            action_map: self.format.mapping().map(Mapping::actions),
-            created_at: crate::time::format(self.created_at),
-            updated_at: crate::time::format(self.updated_at),
-        }
-    }
 }
 
 /// What a person asks for when adding an integration, as typed (CLI flags, or the admin API's

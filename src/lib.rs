@@ -45,3 +45,4 @@ pub mod routes;
 pub mod startup;
 pub mod store;
 pub mod time;
+pub mod wire;

@@ -5,14 +5,16 @@
 //! one transaction. Keeping it pure is what lets every cell of the table be tested directly.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::model::{Action, Severity, Source, State};
-use crate::time;
+
+mod delivery;
+
+pub use delivery::{apply_delivery, AlertBook, EventResult, ParsedEvent};
 
 /// An alert as it stands after its latest event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
     pub integration: String,
     pub id: String,
@@ -21,32 +23,19 @@ pub struct Alert {
     pub description: Option<String>,
     pub severity: Option<Severity>,
     pub tags: Vec<String>,
-    #[schema(value_type = Option<Object>)]
     pub meta: Option<Map<String, Value>>,
     pub occurrences: i64,
     pub episode: i64,
     /// When the alert was first ever seen.
-    #[serde(serialize_with = "time::serialize")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// When the current episode opened.
-    #[serde(serialize_with = "time::serialize")]
-    #[schema(value_type = String, format = DateTime)]
     pub opened_at: DateTime<Utc>,
-    #[serde(serialize_with = "time::serialize_optional")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub acknowledged_at: Option<DateTime<Utc>>,
     pub acknowledged_by: Option<String>,
-    #[serde(serialize_with = "time::serialize_optional")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
-    #[serde(serialize_with = "time::serialize")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// The ordering watermark: the latest `occurred_at` a sender has had applied.
-    #[serde(serialize_with = "time::serialize_optional")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -78,8 +67,7 @@ pub struct Event {
 }
 
 /// Why an event changed nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     UnknownAlert,
     AlreadyAcknowledged,

@@ -77,6 +77,16 @@ pub enum JsonError {
     },
 }
 
+impl JsonError {
+    /// The error code of SPEC §8 that names this failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JsonError::Invalid(_) => "invalid_json",
+            JsonError::TooDeep { .. } => "json_too_deep",
+        }
+    }
+}
+
 impl DeliveryLimits {
     /// Limits within their ranges: depth 1–127, batch 1–10,000 (out-of-range values are
     /// clamped; the command line refuses them before they get here).

@@ -14,19 +14,21 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::model::State;
-use crate::store::StateCounts;
+use crate::lifecycle::Outcome;
+use crate::model::{Action, State};
+use crate::store::{StateCounts, WriterObserver};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: &'static str,
+    route: String,
     integration: String,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: &'static str,
+    route: String,
+    status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,7 +72,7 @@ impl Metrics {
         });
         registry.register_with_unit(
             "http_request_duration",
-            "Time from receiving a request to answering it",
+            "Time from receiving a request to answering it, by route and status",
             Unit::Seconds,
             request_duration.clone(),
         );
@@ -130,73 +132,33 @@ impl Metrics {
         }
     }
 
-    /// One answered request; `route` is the route pattern (`/hooks/:integration`), never the raw
-    /// path, so label values stay few.
-    pub fn observe_request(
-        &self,
-        route: &'static str,
-        integration: &str,
-        status: u16,
-        seconds: f64,
-    ) {
+    /// One answered request. `route` is the route pattern (`/hooks/:integration`), never the
+    /// raw path, and `integration` a configured one or `-`, so label values stay few.
+    pub fn observe_request(&self, route: &str, integration: &str, status: u16, seconds: f64) {
         let labels = RequestLabels {
-            route,
+            route: route.to_string(),
             integration: integration.to_string(),
             status,
         };
         self.requests.get_or_create(&labels).inc();
+        let labels = RouteLabels {
+            route: labels.route,
+            status,
+        };
         self.request_duration
-            .get_or_create(&RouteLabels { route })
+            .get_or_create(&labels)
             .observe(seconds);
-    }
-
-    pub fn count_event(&self, action: &'static str, outcome: &'static str) {
-        self.events
-            .get_or_create(&EventLabels { action, outcome })
-            .inc();
-    }
-
-    /// An alert moved from one state to another (`None`: it did not exist, or no longer does).
-    pub fn move_alert(&self, from: Option<State>, to: Option<State>) {
-        if from == to {
-            return;
-        }
-        if let Some(from) = from {
-            self.alerts
-                .get_or_create(&StateLabels {
-                    state: from.as_str(),
-                })
-                .dec();
-        }
-        if let Some(to) = to {
-            self.alerts
-                .get_or_create(&StateLabels { state: to.as_str() })
-                .inc();
-        }
     }
 
     /// Sets the alert gauge from a count of the table (at start, and after a purge).
     pub fn set_alert_counts(&self, counts: &StateCounts) {
-        for (state, count) in [
-            (State::Open, counts.open),
-            (State::Acknowledged, counts.acknowledged),
-            (State::Resolved, counts.resolved),
-        ] {
+        for (state, count) in counts.by_state() {
             self.alerts
                 .get_or_create(&StateLabels {
                     state: state.as_str(),
                 })
                 .set(count);
         }
-    }
-
-    pub fn observe_commit(&self, requests: usize, seconds: f64) {
-        self.batch_size.observe(requests as f64);
-        self.commit_duration.observe(seconds);
-    }
-
-    pub fn queue_depth(&self) -> &Gauge {
-        &self.queue_depth
     }
 
     /// The exposition text (OpenMetrics, which Prometheus reads), with file sizes read now.
@@ -214,5 +176,50 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// The writer reports here what it queued, committed and changed.
+impl WriterObserver for Metrics {
+    fn queued(&self) {
+        self.queue_depth.inc();
+    }
+
+    fn dequeued(&self, count: usize) {
+        self.queue_depth
+            .dec_by(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    fn committed(&self, requests: usize, seconds: f64) {
+        self.batch_size.observe(requests as f64);
+        self.commit_duration.observe(seconds);
+    }
+
+    /// By action and outcome, an ignored event by its reason.
+    fn event(&self, action: Action, outcome: Outcome) {
+        let outcome = outcome
+            .reason()
+            .map_or(outcome.as_str(), |reason| reason.as_str());
+        self.events
+            .get_or_create(&EventLabels {
+                action: action.as_str(),
+                outcome,
+            })
+            .inc();
+    }
+
+    fn alert_moved(&self, from: Option<State>, to: Option<State>) {
+        if from == to {
+            return;
+        }
+        for (state, step) in [(from, -1), (to, 1)] {
+            if let Some(state) = state {
+                self.alerts
+                    .get_or_create(&StateLabels {
+                        state: state.as_str(),
+                    })
+                    .inc_by(step);
+            }
+        }
     }
 }

@@ -1,142 +1,16 @@
 //! The OpenAPI 3.1 document of every HTTP endpoint, generated from the handlers' annotations and
-//! the response types themselves (utoipa), served at `GET /openapi.json` and committed as
-//! `openapi.json`; a test fails when the two differ.
-//!
-//! The envelope types below exist only to describe bodies that handlers build with `json!`; each
-//! sits next to the handler text it mirrors in `routes/`.
+//! the wire types they answer with (`wire`), served at `GET /openapi.json` and committed as
+//! `openapi.json`; a test fails when the two differ, and another when a handler's body and its
+//! documented schema do.
 
-use std::collections::BTreeMap;
+use utoipa::OpenApi;
 
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
-
-use crate::dry_run::{AuthCheck, BodyError, DryRun};
-use crate::integration::{AuthView, IntegrationOptions, IntegrationPatch, IntegrationView};
-use crate::lifecycle::Alert;
-use crate::store::{
-    DeliveryCounts, DeliveryRecord, EventResult, Receipt, StateCounts, Stats, TimelineEntry,
+use crate::integration::{IntegrationOptions, IntegrationPatch};
+use crate::wire::{
+    AlertJson, AuthCheckJson, AuthView, BodyErrorJson, DeliveryCountsJson, DeliveryRecordJson,
+    DryRunJson, ErrorBody, EventResultJson, IntegrationView, ReceiptJson, StateCountsJson,
+    StatsJson, TimelineEntryJson,
 };
-
-/// Every error but PagerDuty's: SPEC §8.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A stable snake_case code, e.g. `unauthorized`, `invalid_payload`.
-    pub code: String,
-    /// A sentence a person can act on.
-    pub message: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    /// `ok`.
-    pub status: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AlertList {
-    pub alerts: Vec<Alert>,
-    /// Pass as `cursor` for the next page; null on the last one.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Timeline {
-    pub events: Vec<TimelineEntry>,
-    pub next_cursor: Option<String>,
-}
-
-/// The optional body of a manual acknowledge or resolve.
-#[derive(Serialize, ToSchema)]
-pub struct ManualActionBody {
-    /// Who acts; at most 255 characters.
-    pub by: Option<String>,
-    /// Why; at most 4,096 characters.
-    pub note: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ManualActionResult {
-    pub alert: Alert,
-    /// `acknowledged` or `resolved`.
-    pub outcome: String,
-}
-
-/// `409`: the action changes nothing; the code is the reason.
-#[derive(Serialize, ToSchema)]
-pub struct IgnoredAction {
-    pub error: ErrorDetail,
-    pub alert: Alert,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IntegrationList {
-    pub integrations: Vec<IntegrationView<'static>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreatedIntegration {
-    pub integration: IntegrationView<'static>,
-    /// Shown this once; null for auth mode `none`.
-    pub secret: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IntegrationDetail {
-    #[serde(flatten)]
-    pub integration: IntegrationView<'static>,
-    pub deliveries_24h: DeliveryCounts,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RotateRequest {
-    /// Keep the current secrets valid too (up to 5 in all).
-    pub keep_old: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RotatedSecret {
-    /// Shown this once.
-    pub secret: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DeliveryList {
-    pub deliveries: Vec<DeliveryRecord>,
-    pub next_cursor: Option<String>,
-}
-
-/// A dry run: the headers and body a sender would send.
-#[derive(Serialize, ToSchema)]
-pub struct TestRequest {
-    pub headers: BTreeMap<String, String>,
-    /// A string is the raw body, byte for byte; anything else is sent as compact JSON.
-    #[schema(value_type = Object)]
-    pub body: serde_json::Value,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PagerDutyAccepted {
-    /// `success`.
-    pub status: String,
-    /// `Event processed`.
-    pub message: String,
-    /// The alert's key, generated for a trigger without one.
-    pub dedup_key: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PagerDutyRefused {
-    /// `invalid event`.
-    pub status: String,
-    /// `Event object is invalid`.
-    pub message: String,
-    pub errors: Vec<String>,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -169,8 +43,9 @@ pub struct PagerDutyRefused {
         crate::routes::openapi,
     ),
     components(schemas(
-        Alert, AuthCheck, AuthView, BodyError, DeliveryCounts, DeliveryRecord, DryRun, EventResult,
-        IntegrationOptions, IntegrationPatch, IntegrationView, Receipt, StateCounts, Stats, TimelineEntry,
+        AlertJson, AuthCheckJson, AuthView, BodyErrorJson, DeliveryCountsJson, DeliveryRecordJson,
+        DryRunJson, ErrorBody, EventResultJson, IntegrationOptions, IntegrationPatch,
+        IntegrationView, ReceiptJson, StateCountsJson, StatsJson, TimelineEntryJson,
     )),
     modifiers(&BearerAuth),
     tags(

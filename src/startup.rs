@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use tokio::sync::watch;
 
 use crate::auth::Secret;
@@ -63,12 +63,14 @@ impl Application {
             api_tokens: api_tokens(config),
             admin_token: config.admin_token.clone(),
             metrics,
+            openapi: crate::openapi::document().into(),
             clock,
             closing: closing_seen,
         });
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(routes::observe::observe))
                 .app_data(state.clone())
                 .configure(routes::configure)
         })

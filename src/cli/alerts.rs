@@ -168,9 +168,9 @@ fn print_alert(alert: &Alert) {
 }
 
 fn timeline_row(entry: &TimelineEntry) -> [String; 7] {
-    let outcome = match &entry.reason {
-        Some(reason) => format!("{} ({reason})", entry.outcome),
-        None => entry.outcome.clone(),
+    let outcome = match entry.outcome.reason() {
+        Some(reason) => format!("{} ({})", entry.outcome.as_str(), reason.as_str()),
+        None => entry.outcome.as_str().to_string(),
     };
     let who = [entry.by.as_deref(), entry.note.as_deref()]
         .into_iter()
@@ -179,7 +179,7 @@ fn timeline_row(entry: &TimelineEntry) -> [String; 7] {
         .join(": ");
     [
         entry.seq.to_string(),
-        entry.at.clone(),
+        crate::time::format(entry.at),
         entry.action.to_string(),
         outcome,
         entry.to_state.to_string(),

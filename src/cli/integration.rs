@@ -9,6 +9,7 @@ use crate::auth::{self, AuthMethod};
 use crate::integration::{Integration, IntegrationOptions};
 use crate::limits::{DeliveryLimits, LimitArgs};
 use crate::store::Database;
+use crate::wire::{DryRunJson, IntegrationView};
 
 #[derive(Subcommand)]
 pub enum IntegrationCommand {
@@ -115,8 +116,8 @@ pub(super) fn run(command: IntegrationCommand, db: &Path) -> CliResult {
             let integration = database
                 .integration(&name)
                 .map_err(|error| error.to_string())?;
-            let view =
-                serde_json::to_string_pretty(&integration.view()).expect("a view serializes");
+            let view = serde_json::to_string_pretty(&IntegrationView::from(&integration))
+                .expect("a view serializes");
             println!("{view}");
             Ok(())
         }
@@ -158,7 +159,7 @@ fn test(database: &Database, args: &TestArgs) -> CliResult {
     .map_err(|error| error.to_string())?;
     println!(
         "{}",
-        serde_json::to_string_pretty(&run).expect("a dry run serializes")
+        serde_json::to_string_pretty(&DryRunJson::from(&run)).expect("a dry run serializes")
     );
     if run.would_apply() {
         Ok(())

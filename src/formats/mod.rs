@@ -12,29 +12,15 @@ mod pagertree;
 mod pingara;
 mod plerion;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::lifecycle::Fields;
-use crate::model::Action;
+pub use crate::lifecycle::ParsedEvent;
 
 pub use mapping::{Mapping, FIELDS as MAPPING_FIELDS};
 pub use pagerduty::read_change as read_pagerduty_change;
 
 /// SPEC §1: an alert Id is 1-255 bytes of UTF-8.
 pub const MAX_ID_BYTES: usize = 255;
-
-/// One event read from a body, before it is tied to an integration and a time of receipt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedEvent {
-    pub id: String,
-    pub action: Action,
-    pub fields: Fields,
-    pub occurred_at: Option<DateTime<Utc>>,
-    /// A notice that concerns no alert (a monitor paused …): answered as ignored
-    /// `informational`, never stored.
-    pub informational: bool,
-}
 
 /// A body that parsed as JSON but that the format cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

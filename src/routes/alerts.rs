@@ -2,20 +2,19 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::api::{self, ApiAccess};
+use super::observe::RequestNote;
 use super::AppState;
 use crate::cursor;
 use crate::error::ApiError;
 use crate::formats::FormatError;
-use crate::lifecycle::Alert;
 use crate::lifecycle::Outcome;
 use crate::model::{Action, Severity, State};
-use crate::openapi::{
-    AlertList, ErrorBody, IgnoredAction, ManualActionBody, ManualActionResult, Timeline,
-};
 use crate::store::{AlertFilter, ManualAction, ManualReply};
+use crate::wire::{
+    AlertJson, AlertList, ErrorBody, IgnoredAction, ManualActionBody, ManualActionResult, Timeline,
+};
 
 /// SPEC §5: `by` is at most 255 characters, `note` at most 4,096.
 const MAX_BY: usize = 255;
@@ -66,10 +65,10 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let filter = filter(api::query(&request)?)?;
     let page = api::read(&state, move |store| store.alerts(&filter)).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "alerts": page.alerts,
-        "next_cursor": page.next.map(cursor::encode),
-    })))
+    Ok(HttpResponse::Ok().json(AlertList {
+        alerts: page.alerts.iter().map(AlertJson::from).collect(),
+        next_cursor: page.next.map(cursor::encode),
+    }))
 }
 
 fn filter(params: ListParams) -> Result<AlertFilter, ApiError> {
@@ -105,7 +104,7 @@ fn filter(params: ListParams) -> Result<AlertFilter, ApiError> {
     security(("api_token" = [])),
     params(("integration" = String, Path), ("id" = String, Path, description = "URL-encoded")),
     responses(
-        (status = 200, body = Alert),
+        (status = 200, body = AlertJson),
         (status = 404, description = "No such alert", body = ErrorBody),
     )
 )]
@@ -121,7 +120,7 @@ pub async fn show(
     })
     .await?;
     alert
-        .map(|alert| HttpResponse::Ok().json(alert))
+        .map(|alert| HttpResponse::Ok().json(AlertJson::from(&alert)))
         .ok_or(ApiError::UnknownAlert { integration, id })
 }
 
@@ -176,7 +175,10 @@ pub async fn timeline(
         events.truncate(limit);
         cursor::encode(events[limit - 1].seq)
     });
-    Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next_cursor})))
+    Ok(HttpResponse::Ok().json(Timeline {
+        events: events.iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 /// `POST /v1/alerts/{integration}/{id}/acknowledge`
@@ -229,13 +231,6 @@ pub async fn resolve(
     act(access, Action::Resolve, path, &body, &state).await
 }
 
-/// The optional body of a manual action.
-#[derive(Deserialize, Default)]
-struct ActionBody {
-    by: Option<String>,
-    note: Option<String>,
-}
-
 /// Both manual actions; taking `ApiAccess` keeps it from being called unauthenticated.
 async fn act(
     _: ApiAccess,
@@ -245,7 +240,7 @@ async fn act(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let (integration, id) = path.into_inner();
-    let ActionBody { by, note } = action_body(body)?;
+    let ManualActionBody { by, note } = action_body(body)?;
     let reply = state
         .store
         .act(ManualAction {
@@ -256,10 +251,6 @@ async fn act(
             note,
         })
         .await?;
-    log::info!(
-        "POST /v1/alerts/{{integration}}/{{id}}/{action} {integration} {}",
-        outcome_text(&reply)
-    );
     match reply {
         ManualReply::UnknownAlert => Err(ApiError::UnknownAlert { integration, id }),
         ManualReply::Done {
@@ -267,32 +258,26 @@ async fn act(
             outcome: Outcome::Ignored(reason),
         } => Err(ApiError::IgnoredTransition { reason, alert }),
         ManualReply::Done { alert, outcome } => {
-            Ok(HttpResponse::Ok().json(json!({"alert": alert, "outcome": outcome.as_str()})))
+            let mut response = HttpResponse::Ok().json(ManualActionResult {
+                alert: alert.as_ref().into(),
+                outcome: outcome.as_str(),
+            });
+            RequestNote {
+                integration: Some(integration),
+                summary: Some(outcome.as_str().to_string()),
+            }
+            .attach(&mut response);
+            Ok(response)
         }
-    }
-}
-
-fn outcome_text(reply: &ManualReply) -> &'static str {
-    match reply {
-        ManualReply::UnknownAlert => "unknown_alert",
-        ManualReply::Done { outcome, .. } => outcome
-            .reason()
-            .map_or(outcome.as_str(), |reason| reason.as_str()),
     }
 }
 
 /// No body at all is fine (`curl -X POST`); otherwise a JSON object with short strings.
-fn action_body(body: &[u8]) -> Result<ActionBody, ApiError> {
+fn action_body(body: &[u8]) -> Result<ManualActionBody, ApiError> {
     if body.trim_ascii().is_empty() {
-        return Ok(ActionBody::default());
+        return Ok(ManualActionBody::default());
     }
-    let parsed: ActionBody = serde_json::from_slice(body).map_err(|error| {
-        if error.is_data() {
-            ApiError::InvalidPayload(FormatError::new("body", error.to_string()))
-        } else {
-            ApiError::InvalidJson(error.to_string())
-        }
-    })?;
+    let parsed: ManualActionBody = api::json_body(body)?;
     for (field, value, max) in [("by", &parsed.by, MAX_BY), ("note", &parsed.note, MAX_NOTE)] {
         if value
             .as_ref()

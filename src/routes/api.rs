@@ -11,6 +11,7 @@ use super::AppState;
 use crate::auth::{self, AuthMethod};
 use crate::cursor;
 use crate::error::ApiError;
+use crate::formats::FormatError;
 use crate::store::{Store, StoreError};
 
 /// SPEC §5: pages hold 1-500 items, 50 unless asked.
@@ -162,6 +163,17 @@ pub async fn read<T: Send + 'static>(
         .await
         .map_err(|_| ApiError::Internal)?
         .map_err(ApiError::from)
+}
+
+/// A JSON request body: `400` when it is not JSON, `422` naming the field when it does not fit.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|error| {
+        if error.is_data() {
+            ApiError::InvalidPayload(FormatError::new("body", error.to_string()))
+        } else {
+            ApiError::InvalidJson(error.to_string())
+        }
+    })
 }
 
 pub fn invalid(name: &str, message: impl Into<String>) -> ApiError {

@@ -1,11 +1,10 @@
 //! `GET /healthz`: 200 when the database answers and takes writes, 503 otherwise.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use super::AppState;
 use crate::error::ApiError;
-use crate::openapi::{ErrorBody, Health};
+use crate::wire::{ErrorBody, Health};
 
 #[utoipa::path(
     get,
@@ -19,7 +18,7 @@ pub async fn check(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     let store = state.store.clone();
     // The ping is blocking SQLite work: it runs on the blocking pool, not an actix worker.
     match web::block(move || store.ping()).await {
-        Ok(Ok(())) => Ok(HttpResponse::Ok().json(json!({"status": "ok"}))),
+        Ok(Ok(())) => Ok(HttpResponse::Ok().json(Health { status: "ok" })),
         Ok(Err(error)) => {
             log::warn!("health check failed: {error}");
             Err(ApiError::DatabaseUnavailable)

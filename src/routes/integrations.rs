@@ -1,28 +1,24 @@
 //! `/v1/integrations`: the admin API (SPEC §6). Every change goes through the writer, then the
 //! in-memory registry is reloaded before answering, so ingest sees it at once.
 
-use std::collections::BTreeMap;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::api::{self, invalid, AdminAccess};
+use super::api::{self, invalid, json_body, AdminAccess};
 use super::AppState;
 use crate::auth;
 use crate::cursor;
 use crate::dry_run;
-use crate::dry_run::DryRun;
 use crate::error::ApiError;
-use crate::formats::FormatError;
-use crate::integration::IntegrationView;
 use crate::integration::{Integration, IntegrationOptions, IntegrationPatch};
-use crate::openapi::{
-    CreatedIntegration, DeliveryList, ErrorBody, IntegrationDetail, IntegrationList, RotateRequest,
-    RotatedSecret, TestRequest,
-};
 use crate::store::{DeliveryFilter, IntegrationChange};
+use crate::wire::{
+    CreatedIntegration, DeliveryCountsJson, DeliveryList, DryRunJson, ErrorBody, IntegrationDetail,
+    IntegrationList, IntegrationView, RotateRequest, RotatedSecret, TestRequest,
+    UpdatedIntegration,
+};
 
 /// The window of the `deliveries_24h` counters.
 const COUNTER_WINDOW: Duration = Duration::hours(24);
@@ -42,8 +38,9 @@ const COUNTER_WINDOW: Duration = Duration::hours(24);
 )]
 pub async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let integrations = api::read(&state, |store| store.integrations()).await?;
-    let views: Vec<_> = integrations.iter().map(Integration::view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "integrations": views })))
+    Ok(HttpResponse::Ok().json(IntegrationList {
+        integrations: integrations.iter().map(IntegrationView::from).collect(),
+    }))
 }
 
 /// `POST /v1/integrations`: `201` with the integration and its secret, shown this once.
@@ -72,10 +69,10 @@ pub async fn create(
     apply(&state, IntegrationChange::Add(new)).await?;
     let integration = load(&state, &name).await?;
     log::info!("integration `{name}` added over the admin API");
-    Ok(HttpResponse::Created().json(json!({
-        "integration": integration.view(),
-        "secret": secret.as_ref().map(|secret| secret.expose()),
-    })))
+    Ok(HttpResponse::Created().json(CreatedIntegration {
+        integration: (&integration).into(),
+        secret: secret.as_ref().map(|secret| secret.expose()),
+    }))
 }
 
 /// `GET /v1/integrations/{name}`: the integration and its delivery counters.
@@ -100,9 +97,10 @@ pub async fn show(
     let integration = load(&state, &name).await?;
     let since = (state.clock)() - COUNTER_WINDOW;
     let counts = api::read(&state, move |store| store.delivery_counts(&name, since)).await?;
-    let mut view = serde_json::to_value(integration.view()).expect("a view serializes");
-    view["deliveries_24h"] = serde_json::to_value(counts).expect("counts serialize");
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(IntegrationDetail {
+        integration: (&integration).into(),
+        deliveries_24h: DeliveryCountsJson::from(&counts),
+    }))
 }
 
 /// `PATCH /v1/integrations/{name}`: all of it valid, or `422` and nothing changed.
@@ -115,7 +113,7 @@ pub async fn show(
     params(("name" = String, Path)),
     request_body = IntegrationPatch,
     responses(
-        (status = 200, description = "With `secret` when the old ones no longer fit the auth mode", body = IntegrationView),
+        (status = 200, description = "With `secret` when the old ones no longer fit the auth mode", body = UpdatedIntegration),
         (status = 404, body = ErrorBody),
         (status = 422, description = "Invalid; nothing changed", body = ErrorBody),
     )
@@ -139,12 +137,11 @@ pub async fn update(
     )
     .await?;
     let integration = load(&state, &path).await?;
-    let mut view = serde_json::to_value(integration.view()).expect("a view serializes");
-    if let Some(secret) = secret {
+    Ok(HttpResponse::Ok().json(UpdatedIntegration {
+        integration: (&integration).into(),
         // The old secrets did not fit the new auth mode: this one replaces them, shown once.
-        view["secret"] = secret.expose().into();
-    }
-    Ok(HttpResponse::Ok().json(view))
+        secret: secret.as_ref().map(|secret| secret.expose()),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -189,12 +186,6 @@ pub async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct RotateBody {
-    keep_old: bool,
-}
-
 /// `POST /v1/integrations/{name}/rotate-secret`: the new secret, shown once.
 #[utoipa::path(
     post,
@@ -215,8 +206,8 @@ pub async fn rotate_secret(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let RotateBody { keep_old } = if body.trim_ascii().is_empty() {
-        RotateBody::default()
+    let RotateRequest { keep_old } = if body.trim_ascii().is_empty() {
+        RotateRequest::default()
     } else {
         json_body(&body)?
     };
@@ -234,7 +225,9 @@ pub async fn rotate_secret(
         keep_old,
     };
     apply(&state, change).await?;
-    Ok(HttpResponse::Ok().json(json!({ "secret": secret.expose() })))
+    Ok(HttpResponse::Ok().json(RotatedSecret {
+        secret: secret.expose(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -301,19 +294,10 @@ pub async fn deliveries(
     if !known && page.deliveries.is_empty() {
         return Err(ApiError::UnknownIntegration(name));
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "deliveries": page.deliveries,
-        "next_cursor": page.next.as_deref().map(cursor::encode_key),
-    })))
-}
-
-/// The body of a dry run: headers as a sender would send them, and the body as text or JSON.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestBody {
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    body: Value,
+    Ok(HttpResponse::Ok().json(DeliveryList {
+        deliveries: page.deliveries.iter().map(Into::into).collect(),
+        next_cursor: page.next.as_deref().map(cursor::encode_key),
+    }))
 }
 
 /// `POST /v1/integrations/{name}/test`: what this delivery would do, nothing stored.
@@ -325,7 +309,7 @@ struct TestBody {
     security(("admin_token" = [])),
     params(("name" = String, Path)),
     request_body = TestRequest,
-    responses((status = 200, description = "What the delivery would do; nothing stored", body = DryRun))
+    responses((status = 200, description = "What the delivery would do; nothing stored", body = DryRunJson))
 )]
 pub async fn test(
     _: AdminAccess,
@@ -333,7 +317,7 @@ pub async fn test(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let TestBody { headers, body } = json_body(&body)?;
+    let TestRequest { headers, body } = json_body(&body)?;
     // A string is the raw body, byte for byte (what a signature covers); anything else is sent
     // as its compact JSON text.
     let raw = match body {
@@ -350,7 +334,7 @@ pub async fn test(
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(run))
+    Ok(HttpResponse::Ok().json(DryRunJson::from(&run)))
 }
 
 /// Applies a change through the writer, then reloads the registry so ingest sees it now.
@@ -365,17 +349,6 @@ async fn load(state: &AppState, name: &str) -> Result<Integration, ApiError> {
     api::read(state, move |store| store.integration(&lookup))
         .await?
         .ok_or_else(|| ApiError::UnknownIntegration(name.to_string()))
-}
-
-/// A JSON body: `400` when it is not JSON, `422` naming the field when it does not fit.
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| {
-        if error.is_data() {
-            ApiError::InvalidPayload(FormatError::new("body", error.to_string()))
-        } else {
-            ApiError::InvalidJson(error.to_string())
-        }
-    })
 }
 
 fn invalid_field(field: &'static str, message: &str) -> ApiError {

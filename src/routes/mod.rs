@@ -1,13 +1,17 @@
 //! Thin HTTP handlers, one module per resource. They translate between HTTP and the domain and
-//! call into `auth`, `formats` and the store; no SQL and no lifecycle rules live here.
+//! call into `auth`, `formats` and the store; no SQL and no lifecycle rules live here. A
+//! delivery takes one pipeline (`ingest`) whichever endpoint it came to; every request passes
+//! one middleware that logs and counts it (`observe`); bodies are the types of `wire`.
 
 pub mod alerts;
 pub mod api;
 pub mod dashboard;
 pub mod health;
 pub mod hooks;
+pub mod ingest;
 pub mod intake;
 pub mod integrations;
+pub mod observe;
 pub mod pagerduty;
 pub mod stats;
 pub mod stream;
@@ -41,6 +45,8 @@ pub struct AppState {
     /// The token of `/v1/integrations`; unset, the admin API is off (`404`).
     pub admin_token: Option<Secret>,
     pub metrics: Arc<Metrics>,
+    /// The OpenAPI document served at `/openapi.json`, made once at start.
+    pub openapi: Arc<str>,
     /// What time it is: for authentication's timestamp window, receipt times and defaults.
     pub clock: Clock,
     /// Becomes true when the server starts stopping: long-lived streams end then.
@@ -135,10 +141,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object))
 )]
-pub async fn openapi() -> HttpResponse {
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(crate::openapi::document())
+        .body(state.openapi.to_string())
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -7,8 +7,7 @@ use serde::Deserialize;
 use super::api::{self, ApiAccess};
 use super::AppState;
 use crate::error::ApiError;
-use crate::openapi::ErrorBody;
-use crate::store::Stats;
+use crate::wire::{ErrorBody, StatsJson};
 
 /// Response times cover episodes opened within this long, unless `since` says otherwise.
 const DEFAULT_WINDOW: Duration = Duration::days(7);
@@ -27,7 +26,7 @@ struct StatsParams {
     security(("api_token" = [])),
     params(("since" = Option<String>, Query, description = "RFC 3339; default 7 days ago")),
     responses(
-        (status = 200, body = Stats),
+        (status = 200, body = StatsJson),
         (status = 400, description = "A bad `since`", body = ErrorBody),
     )
 )]
@@ -40,5 +39,5 @@ pub async fn show(
     let since =
         api::time("since", params.since)?.unwrap_or_else(|| (state.clock)() - DEFAULT_WINDOW);
     let stats = api::read(&state, move |store| store.stats(since)).await?;
-    Ok(HttpResponse::Ok().json(stats))
+    Ok(HttpResponse::Ok().json(StatsJson::from(&stats)))
 }

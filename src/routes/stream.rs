@@ -19,8 +19,8 @@ use super::api::{self, invalid, ApiAccess};
 use super::AppState;
 use crate::error::ApiError;
 use crate::model::State;
-use crate::openapi::ErrorBody;
 use crate::store::{AppliedEvent, Store};
+use crate::wire::{ErrorBody, StreamedAlert};
 
 /// SPEC §5: a comment line at least this often keeps proxies from closing an idle stream.
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -200,10 +200,6 @@ async fn replay(
 
 /// One SSE frame: `id:` the seq, `event: alert`, `data:` the alert with `outcome` and `action`.
 fn frame(event: &AppliedEvent) -> Bytes {
-    let mut data = serde_json::to_value(&event.alert).expect("an alert serializes");
-    if let Some(object) = data.as_object_mut() {
-        object.insert("outcome".into(), event.outcome.as_str().into());
-        object.insert("action".into(), event.action.as_str().into());
-    }
+    let data = serde_json::to_string(&StreamedAlert::from(event)).expect("an alert serializes");
     Bytes::from(format!("id: {}\nevent: alert\ndata: {data}\n\n", event.seq))
 }

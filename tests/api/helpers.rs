@@ -26,6 +26,45 @@ pub const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const PD_KEY: &str = "0123456789abcdef0123456789abcdef";
 pub const SW_SECRET_NEW: &str = "whsec_bm90LXRoZS1zZWNyZXQtYXQtYWxsLWluZGVlZA==";
 
+/// One timeline entry with its outcome, reason and times as the text the API shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    pub seq: i64,
+    pub at: String,
+    pub action: alertgate::model::Action,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub from_state: Option<alertgate::model::State>,
+    pub to_state: alertgate::model::State,
+    pub source: alertgate::model::Source,
+    pub delivery: Option<String>,
+    pub by: Option<String>,
+    pub note: Option<String>,
+    pub occurred_at: Option<String>,
+}
+
+impl From<TimelineEntry> for TimelineRow {
+    fn from(entry: TimelineEntry) -> TimelineRow {
+        TimelineRow {
+            seq: entry.seq,
+            at: alertgate::time::format(entry.at),
+            action: entry.action,
+            outcome: entry.outcome.as_str().to_string(),
+            reason: entry
+                .outcome
+                .reason()
+                .map(|reason| reason.as_str().to_string()),
+            from_state: entry.from_state,
+            to_state: entry.to_state,
+            source: entry.source,
+            delivery: entry.delivery,
+            by: entry.by,
+            note: entry.note,
+            occurred_at: entry.occurred_at.map(alertgate::time::format),
+        }
+    }
+}
+
 /// A header as a test sends it.
 pub type Header<'a> = (&'a str, &'a str);
 
@@ -356,11 +395,14 @@ impl TestApp {
             .unwrap()
     }
 
-    pub fn timeline(&self, integration: &str, id: &str) -> Vec<TimelineEntry> {
+    pub fn timeline(&self, integration: &str, id: &str) -> Vec<TimelineRow> {
         Database::open(&self.db_path)
             .unwrap()
             .timeline(integration, id)
             .unwrap()
+            .into_iter()
+            .map(TimelineRow::from)
+            .collect()
     }
 
     /// Runs one SQL query that returns a single integer, for checks the domain API does not offer.

@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::Serialize;
 
-use super::{corrupt, AppliedEvent, StoreError};
+use super::{corrupt, AppliedEvent, StoreError, TimelineEntry};
 use crate::lifecycle::{Alert, Event, Outcome, Transition};
 use crate::model::{Action, Severity, Source, State};
 use crate::time;
@@ -70,7 +69,7 @@ pub(super) fn load(
 /// No `RETURNING`: SQLite buffers returned rows in a temporary b-tree, which cost more than the
 /// rest of the statement. A new row's key is `last_insert_rowid`; an existing row's is looked up
 /// only when its title or tags changed, which is rare.
-pub(crate) fn save(
+pub(super) fn save(
     connection: &Connection,
     previous: Option<&Alert>,
     alert: &Alert,
@@ -224,23 +223,6 @@ pub(super) fn append_event(
     Ok(connection.last_insert_rowid())
 }
 
-/// One entry of an alert's timeline, as SPEC §5 shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct TimelineEntry {
-    pub seq: i64,
-    pub at: String,
-    pub action: Action,
-    pub outcome: String,
-    pub reason: Option<String>,
-    pub from_state: Option<State>,
-    pub to_state: State,
-    pub source: Source,
-    pub delivery: Option<String>,
-    pub by: Option<String>,
-    pub note: Option<String>,
-    pub occurred_at: Option<String>,
-}
-
 /// The alert's timeline, oldest first, from `after_seq` on, at most `limit` entries.
 pub(super) fn timeline(
     connection: &Connection,
@@ -272,17 +254,17 @@ pub(super) fn timeline(
         let (seq, at, action, outcome, reason, from, to, source, (delivery, by, note, occurred_at)) = row?;
         Ok(TimelineEntry {
             seq,
-            at,
-            action: Action::parse(&action).ok_or_else(|| corrupt("action", &action))?,
-            outcome,
-            reason,
+            at: parse_time(&at)?,
+            action: parse_action(&action)?,
+            outcome: Outcome::parse(&outcome, reason.as_deref())
+                .ok_or_else(|| corrupt("outcome", &outcome))?,
             from_state: from.map(|from| parse_state(&from)).transpose()?,
             to_state: parse_state(&to)?,
             source: Source::parse(&source).ok_or_else(|| corrupt("source", &source))?,
             delivery,
             by,
             note,
-            occurred_at,
+            occurred_at: parse_optional_time(occurred_at)?,
         })
     })
     .collect()
@@ -315,7 +297,7 @@ pub(super) fn applied_after(
         let (seq, action, outcome, raw) = row?;
         Ok(AppliedEvent {
             seq,
-            action: Action::parse(&action).ok_or_else(|| corrupt("action", &action))?,
+            action: parse_action(&action)?,
             outcome: Outcome::parse(&outcome, None).ok_or_else(|| corrupt("outcome", &outcome))?,
             alert: raw.into_alert()?,
         })
@@ -323,20 +305,21 @@ pub(super) fn applied_after(
     .collect()
 }
 
-/// Whether an outcome changed the alert (and so must be saved).
-pub(super) fn changes_alert(outcome: Outcome) -> bool {
-    !matches!(outcome, Outcome::Ignored(_))
+fn parse_action(text: &str) -> Result<Action, StoreError> {
+    Action::parse(text).ok_or_else(|| corrupt("action", text))
 }
 
 fn parse_state(text: &str) -> Result<State, StoreError> {
     State::parse(text).ok_or_else(|| corrupt("state", text))
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
     time::parse(text).ok_or_else(|| corrupt("time", text))
 }
 
-fn parse_optional_time(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(super) fn parse_optional_time(
+    text: Option<String>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     text.as_deref().map(parse_time).transpose()
 }
 

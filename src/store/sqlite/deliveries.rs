@@ -1,11 +1,19 @@
 //! SQL for the delivery log and idempotency keys.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
 
-use serde::Serialize;
-
-use super::{RejectedDelivery, StoreError};
+use super::alerts::{parse_optional_time, parse_time};
+use super::{
+    corrupt, DeliveryCounts, DeliveryFilter, DeliveryPage, DeliveryRecord, RejectedDelivery,
+    StoreError,
+};
+use crate::lifecycle::{EventResult, Outcome};
+use crate::model::{Action, State};
+use crate::store::Receipt;
 use crate::{ids, time};
 
 /// SPEC §3: an idempotency key is remembered for 24 hours.
@@ -65,83 +73,107 @@ pub(super) fn insert(connection: &Connection, row: &DeliveryRow<'_>) -> Result<(
     Ok(())
 }
 
-/// The remembered answer for `key`, if it was stored within the window.
-pub(super) fn remembered_answer(
+/// The receipt remembered with `key`, if it was stored within the window.
+pub(super) fn remembered(
     connection: &Connection,
     integration: &str,
     key: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(u16, String)>, StoreError> {
+) -> Result<Option<Receipt>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT status, body FROM idempotency_keys \
+        "SELECT body FROM idempotency_keys \
          WHERE integration = ?1 AND key = ?2 AND created_at > ?3",
     )?;
     let cutoff = time::format(now - IDEMPOTENCY_WINDOW);
-    Ok(statement
-        .query_row(params![integration, key, cutoff], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?)
+    let stored: Option<String> = statement
+        .query_row(params![integration, key, cutoff], |row| row.get(0))
+        .optional()?;
+    stored.map(|text| StoredReceipt::read(&text)).transpose()
 }
 
-/// Remembers the answer for `key`; replaces an expired row of the same key.
-pub(super) fn remember_answer(
+/// Remembers `receipt` for `key`, with the status the delivery was answered with; replaces an
+/// expired row of the same key.
+pub(super) fn remember(
     connection: &Connection,
     integration: &str,
     key: &str,
     now: DateTime<Utc>,
     status: u16,
-    body: &str,
+    receipt: &Receipt,
 ) -> Result<(), StoreError> {
     let mut statement = connection.prepare_cached(
         "INSERT OR REPLACE INTO idempotency_keys (integration, key, created_at, status, body) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let body = StoredReceipt::write(receipt);
     statement.execute(params![integration, key, time::format(now), status, body])?;
     Ok(())
 }
 
-/// Which deliveries of one integration to list, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryFilter {
-    pub integration: String,
-    /// Only this HTTP status.
-    pub status: Option<u16>,
-    /// Only deliveries older than this one (the cursor).
-    pub before: Option<String>,
-    pub limit: usize,
+/// A receipt as `idempotency_keys.body` keeps it: JSON in the shape the `202` body had when
+/// the column was made, so every row ever stored still reads. It is a storage format, not the
+/// wire's: the routes serialize the receipt they are given, whatever shape they answer in.
+#[derive(Serialize, Deserialize)]
+struct StoredReceipt<'a> {
+    #[serde(borrow)]
+    delivery: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    results: Vec<StoredResult<'a>>,
 }
 
-/// One row of the delivery log, as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct DeliveryRecord {
-    pub id: String,
-    pub at: String,
-    pub status: u16,
-    pub error_code: Option<String>,
-    /// Outcome → count, for accepted deliveries.
-    #[schema(value_type = Option<Object>)]
-    pub outcomes: Option<serde_json::Value>,
-    pub duration_ms: Option<i64>,
-    pub remote_addr: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub body: Option<String>,
+#[derive(Serialize, Deserialize)]
+struct StoredResult<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    action: &'a str,
+    outcome: &'a str,
+    state: Option<&'a str>,
+    reason: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeliveryPage {
-    pub deliveries: Vec<DeliveryRecord>,
-    /// The id to continue before, when there are more.
-    pub next: Option<String>,
-}
+impl StoredReceipt<'_> {
+    fn write(receipt: &Receipt) -> String {
+        let stored = StoredReceipt {
+            delivery: receipt.delivery.as_str().into(),
+            results: receipt
+                .results
+                .iter()
+                .map(|result| StoredResult {
+                    id: result.id.as_str().into(),
+                    action: result.action.as_str(),
+                    outcome: result.outcome.as_str(),
+                    state: result.state.map(State::as_str),
+                    reason: result.outcome.reason().map(|reason| reason.as_str()),
+                })
+                .collect(),
+        };
+        serde_json::to_string(&stored).expect("a receipt serializes")
+    }
 
-/// Elastio-style success and failure counters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct DeliveryCounts {
-    pub accepted: i64,
-    pub rejected: i64,
-    pub last_accepted_at: Option<String>,
-    pub last_rejected_at: Option<String>,
+    fn read(text: &str) -> Result<Receipt, StoreError> {
+        let unreadable = || corrupt("remembered receipt", text);
+        let stored: StoredReceipt<'_> = serde_json::from_str(text).map_err(|_| unreadable())?;
+        let results = stored
+            .results
+            .into_iter()
+            .map(|result| {
+                Some(EventResult {
+                    id: result.id.into_owned(),
+                    action: Action::parse(result.action)?,
+                    outcome: Outcome::parse(result.outcome, result.reason)?,
+                    state: match result.state {
+                        Some(state) => Some(State::parse(state)?),
+                        None => None,
+                    },
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(unreadable)?;
+        Ok(Receipt {
+            delivery: stored.delivery.into_owned(),
+            results,
+        })
+    }
 }
 
 pub(super) fn list(
@@ -159,13 +191,12 @@ pub(super) fn list(
     let rows = statement.query_map(
         params![filter.integration, filter.before, filter.status, limit],
         |row| {
-            let outcomes: Option<String> = row.get(4)?;
-            Ok(DeliveryRecord {
+            Ok(RawDelivery {
                 id: row.get(0)?,
                 at: row.get(1)?,
                 status: row.get(2)?,
                 error_code: row.get(3)?,
-                outcomes: outcomes.and_then(|text| serde_json::from_str(&text).ok()),
+                outcomes: row.get(4)?,
                 duration_ms: row.get(5)?,
                 remote_addr: row.get(6)?,
                 idempotency_key: row.get(7)?,
@@ -173,7 +204,9 @@ pub(super) fn list(
             })
         },
     )?;
-    let mut deliveries = rows.collect::<Result<Vec<_>, _>>()?;
+    let mut deliveries = rows
+        .map(|row| row?.into_record())
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let next = (deliveries.len() > filter.limit).then(|| {
         deliveries.truncate(filter.limit);
         deliveries
@@ -182,6 +215,35 @@ pub(super) fn list(
             .unwrap_or_default()
     });
     Ok(DeliveryPage { deliveries, next })
+}
+
+/// A row of `deliveries` as SQLite gives it, before its text is parsed.
+struct RawDelivery {
+    id: String,
+    at: String,
+    status: u16,
+    error_code: Option<String>,
+    outcomes: Option<String>,
+    duration_ms: Option<i64>,
+    remote_addr: Option<String>,
+    idempotency_key: Option<String>,
+    body: Option<String>,
+}
+
+impl RawDelivery {
+    fn into_record(self) -> Result<DeliveryRecord, StoreError> {
+        Ok(DeliveryRecord {
+            at: parse_time(&self.at)?,
+            outcomes: self.outcomes.as_deref().map(parse_outcomes).transpose()?,
+            id: self.id,
+            status: self.status,
+            error_code: self.error_code,
+            duration_ms: self.duration_ms,
+            remote_addr: self.remote_addr,
+            idempotency_key: self.idempotency_key,
+            body: self.body,
+        })
+    }
 }
 
 /// Delivery ids are time-ordered ULIDs, so "since" is a range of ids on the integration's index.
@@ -197,16 +259,26 @@ pub(super) fn counts(
                 max(at) FILTER (WHERE status NOT BETWEEN 200 AND 299) \
          FROM deliveries WHERE integration = ?1 AND id >= ?2",
     )?;
-    Ok(
+    let (accepted, rejected, last_accepted_at, last_rejected_at) =
         statement.query_row(params![integration, ids::delivery_id_floor(since)], |row| {
-            Ok(DeliveryCounts {
-                accepted: row.get(0)?,
-                rejected: row.get(1)?,
-                last_accepted_at: row.get(2)?,
-                last_rejected_at: row.get(3)?,
-            })
-        })?,
-    )
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+    Ok(DeliveryCounts {
+        accepted,
+        rejected,
+        last_accepted_at: parse_optional_time(last_accepted_at)?,
+        last_rejected_at: parse_optional_time(last_rejected_at)?,
+    })
+}
+
+/// The delivery log's `outcomes` column: outcome → count.
+fn parse_outcomes(text: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+    serde_json::from_str(text).map_err(|_| corrupt("outcomes", text))
 }
 
 /// Deletes up to one batch of deliveries older than `keep`; answers how many went.
@@ -240,21 +312,27 @@ mod tests {
     #[test]
     fn keys_expire_after_24_hours_and_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
-        let connection = crate::store::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
+        let connection = super::super::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
         let now = Utc::now();
         let day_ago = now - IDEMPOTENCY_WINDOW - Duration::seconds(1);
-        remember_answer(&connection, "a", "old", day_ago, 202, "{}").unwrap();
-        remember_answer(&connection, "a", "new", now, 202, "{}").unwrap();
+        let receipt = Receipt {
+            delivery: "dlv_1".into(),
+            results: vec![EventResult {
+                id: "a-1".into(),
+                action: Action::Acknowledge,
+                outcome: Outcome::Ignored(crate::lifecycle::Reason::AlreadyResolved),
+                state: Some(State::Resolved),
+            }],
+        };
+        remember(&connection, "a", "old", day_ago, 202, &receipt).unwrap();
+        remember(&connection, "a", "new", now, 202, &receipt).unwrap();
+        assert_eq!(remembered(&connection, "a", "old", now).unwrap(), None);
         assert_eq!(
-            remembered_answer(&connection, "a", "old", now).unwrap(),
-            None
+            remembered(&connection, "a", "new", now).unwrap(),
+            Some(receipt)
         );
         assert_eq!(
-            remembered_answer(&connection, "a", "new", now).unwrap(),
-            Some((202, "{}".into()))
-        );
-        assert_eq!(
-            remembered_answer(&connection, "b", "new", now).unwrap(),
+            remembered(&connection, "b", "new", now).unwrap(),
             None,
             "keys are per integration"
         );
@@ -262,10 +340,25 @@ mod tests {
         assert_eq!(prune_expired_keys(&connection, now).unwrap(), 0);
     }
 
+    /// A key remembered before receipts were stored typed kept the `202` body itself; it reads
+    /// back as the same receipt.
+    #[test]
+    fn a_receipt_stored_as_the_old_answer_body_still_reads() {
+        let old = r#"{"delivery":"dlv_01J","results":[{"id":"x","action":"create","outcome":"created","state":"open","reason":null},{"id":"y","action":"resolve","outcome":"ignored","state":null,"reason":"unknown_alert"}]}"#;
+        let receipt = StoredReceipt::read(old).unwrap();
+        assert_eq!(receipt.results.len(), 2);
+        assert_eq!(
+            receipt.results[1].outcome,
+            Outcome::Ignored(crate::lifecycle::Reason::UnknownAlert)
+        );
+        assert_eq!(StoredReceipt::write(&receipt), old);
+        assert!(StoredReceipt::read(r#"{"delivery":"d","results":[{"id":"x","action":"shout","outcome":"created","state":null,"reason":null}]}"#).is_err());
+    }
+
     #[test]
     fn deliveries_older_than_the_keep_period_are_pruned_and_counted_by_id_range() {
         let dir = tempfile::tempdir().unwrap();
-        let connection = crate::store::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
+        let connection = super::super::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
         let now = Utc::now();
         for (index, (age_days, status)) in [(40, 202), (31, 401), (2, 202), (0, 401), (0, 202)]
             .into_iter()

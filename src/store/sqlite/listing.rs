@@ -5,14 +5,11 @@
 //! three characters or more drives it from the trigram index `alert_titles`. `change_seq` only
 //! grows, so a page boundary stays put while new alerts arrive above it.
 
-use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
 use super::alerts::{prefixed_alert_columns, raw_alert};
-use super::StoreError;
-use crate::lifecycle::Alert;
-use crate::model::{Severity, State};
+use super::{AlertFilter, AlertPage, StoreError};
 use crate::time;
 
 /// The shortest `q` the trigram index can serve; shorter ones are matched row by row.
@@ -28,34 +25,6 @@ enum TagPlan {
     Collect,
     /// Walk alerts newest first and probe the tag index for each: best for common tags.
     Probe,
-}
-
-/// What `GET /v1/alerts` asks for, already validated.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlertFilter {
-    /// Any of these states; empty means all.
-    pub states: Vec<State>,
-    pub integration: Option<String>,
-    /// Any of these severities; empty means all.
-    pub severities: Vec<Severity>,
-    pub tag: Option<String>,
-    /// A case-insensitive substring of the title.
-    pub title_contains: Option<String>,
-    /// `since <= updated_at`.
-    pub since: Option<DateTime<Utc>>,
-    /// `updated_at < until`.
-    pub until: Option<DateTime<Utc>>,
-    /// Only alerts whose last change came before this one (the cursor).
-    pub changed_before: Option<i64>,
-    pub limit: usize,
-}
-
-/// One page of alerts and where the next one starts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertPage {
-    pub alerts: Vec<Alert>,
-    /// The `change_seq` to continue before, when there are more.
-    pub next: Option<i64>,
 }
 
 pub(super) fn list(connection: &Connection, filter: &AlertFilter) -> Result<AlertPage, StoreError> {
@@ -209,14 +178,16 @@ fn phrase(text: &str) -> String {
 mod tests {
     use chrono::TimeZone;
 
+    use chrono::{DateTime, Utc};
+
     use super::*;
     use crate::lifecycle::{self, Event, Fields};
-    use crate::model::{Action, Source};
+    use crate::model::{Action, Severity, Source, State};
 
     /// A database with `count` alerts; every tenth carries the tag `rare`, all carry `common`.
     fn seeded(count: i64) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let connection = crate::store::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
+        let connection = super::super::schema::open_for_writing(&dir.path().join("t.db")).unwrap();
         let at = Utc.with_ymd_and_hms(2026, 11, 22, 18, 0, 0).unwrap();
         for n in 0..count {
             let mut tags = vec!["common".to_string()];
@@ -248,7 +219,7 @@ mod tests {
                 State::Resolved,
                 State::Resolved,
             ][(n % 5) as usize];
-            crate::store::alerts::save(&connection, None, &alert, n + 1).unwrap();
+            super::super::alerts::save(&connection, None, &alert, n + 1).unwrap();
         }
         connection.execute_batch("ANALYZE").unwrap();
         (dir, connection)

@@ -4,41 +4,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use serde::Serialize;
 
-use super::{corrupt, StoreError};
+use super::{corrupt, StateCounts, Stats, StoreError};
 use crate::model::State;
 use crate::time;
-
-/// How many alerts are in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct StateCounts {
-    pub open: i64,
-    pub acknowledged: i64,
-    pub resolved: i64,
-}
-
-impl StateCounts {
-    fn add(&mut self, state: State, count: i64) {
-        match state {
-            State::Open => self.open += count,
-            State::Acknowledged => self.acknowledged += count,
-            State::Resolved => self.resolved += count,
-        }
-    }
-}
-
-/// The stats document of SPEC §5.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Stats {
-    #[serde(serialize_with = "time::serialize")]
-    #[schema(value_type = String, format = DateTime)]
-    pub since: DateTime<Utc>,
-    pub by_state: StateCounts,
-    pub by_integration: BTreeMap<String, StateCounts>,
-    pub mtta_seconds: Option<f64>,
-    pub mttr_seconds: Option<f64>,
-}
 
 /// Each episode opened since `?1`, with when it was first acknowledged and when it was resolved:
 /// the first such event after the opening and before the next opening of the same alert.

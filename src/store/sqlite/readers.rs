@@ -6,8 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::Connection;
 
-use super::{alerts, schema, StoreError};
-use crate::lifecycle::Alert;
+use super::{schema, StoreError};
 
 /// Idle connections kept for reuse; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
@@ -41,9 +40,5 @@ impl Readers {
             idle.push(connection);
         }
         result
-    }
-
-    pub fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError> {
-        self.with(|connection| alerts::load(connection, integration, id))
     }
 }

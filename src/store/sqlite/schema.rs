@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 
 /// The whole schema; `-- step N` sections migrate from version N-1 to N.
-const SCHEMA: &str = include_str!("../../schema.sql");
+const SCHEMA: &str = include_str!("../../../schema.sql");
 
 /// The page size of new databases. Every commit writes each page it touched to the WAL, and an
 /// event touches pages all over the alerts table and its five indexes: with 1 KiB pages rather
@@ -268,7 +268,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let connection = open_for_writing(&dir.path().join("test.db")).unwrap();
         let opcodes: Vec<String> = connection
-            .prepare(&format!("EXPLAIN {}", crate::store::alerts::UPDATE))
+            .prepare(&format!("EXPLAIN {}", super::super::alerts::UPDATE))
             .unwrap()
             .query_map(
                 rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, 19)),

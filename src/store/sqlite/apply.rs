@@ -1,0 +1,204 @@
+//! Applying each kind of work inside the group's transaction: a delivery's events (through the
+//! one apply path of `lifecycle`), a person's action, an integration change, a rejected
+//! delivery for the log.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use super::alert_cache::AlertCache;
+use super::deliveries::{self, DeliveryRow};
+use super::{alerts, integrations};
+use crate::lifecycle::{self, Alert, AlertBook, Event, Outcome, Transition};
+use crate::model::Source;
+use crate::store::writer::AfterCommit;
+use crate::store::{
+    IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply, Receipt,
+    RejectedDelivery, StoreError,
+};
+
+/// Everything one request's writes go through: the group's transaction, the writer's alert
+/// cache, what is published after the commit, and the time the writes are made at.
+pub(super) struct Writes<'a> {
+    pub connection: &'a Connection,
+    pub alerts: &'a mut AlertCache,
+    pub after: &'a mut AfterCommit,
+    pub now: DateTime<Utc>,
+}
+
+/// The alerts of one request as its transaction sees them: read through the cache, and every
+/// event's result written to the timeline and the alert row.
+struct TransactionBook<'w, 'a> {
+    writes: &'w mut Writes<'a>,
+    delivery: Option<&'w str>,
+    captured_body: Option<&'w str>,
+}
+
+impl AlertBook for TransactionBook<'_, '_> {
+    type Error = StoreError;
+
+    fn current(&mut self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError> {
+        let writes = &mut *self.writes;
+        if let Some(alert) = writes.alerts.get(integration, id) {
+            return Ok(Some(alert.clone()));
+        }
+        let alert = alerts::load(writes.connection, integration, id)?;
+        if let Some(alert) = &alert {
+            writes.alerts.put(alert);
+        }
+        Ok(alert)
+    }
+
+    /// A timeline entry whenever the alert exists, and the alert itself when it changed.
+    fn record(
+        &mut self,
+        event: &Event,
+        current: Option<&Alert>,
+        transition: &Transition,
+    ) -> Result<(), StoreError> {
+        let writes = &mut *self.writes;
+        let mut seq = None;
+        if let Some(alert) = &transition.alert {
+            let entry = alerts::append_event(
+                writes.connection,
+                event,
+                transition,
+                alert.state,
+                self.delivery,
+                self.captured_body,
+            )?;
+            if !matches!(transition.outcome, Outcome::Ignored(_)) {
+                alerts::save(writes.connection, current, alert, entry)?;
+                writes.alerts.put(alert);
+            }
+            seq = Some(entry);
+        }
+        writes.after.record(seq, event, transition);
+        Ok(())
+    }
+}
+
+/// One delivery: the replay check, each event through the lifecycle, the delivery row and the
+/// idempotency key, all in the caller's transaction.
+pub(super) fn delivery(
+    writes: &mut Writes<'_>,
+    request: &IngestRequest,
+) -> Result<IngestReply, StoreError> {
+    let integration = request.integration.as_str();
+    let now = writes.now;
+    if let Some(key) = &request.idempotency_key {
+        if let Some(receipt) = deliveries::remembered(writes.connection, integration, key, now)? {
+            return Ok(IngestReply::Replayed(receipt));
+        }
+    }
+    let mut book = TransactionBook {
+        writes,
+        delivery: Some(&request.delivery_id),
+        captured_body: request.captured_body.as_deref(),
+    };
+    let results = lifecycle::apply_delivery(integration, &request.events, now, &mut book)?;
+    let receipt = Receipt {
+        delivery: request.delivery_id.clone(),
+        results,
+    };
+    let connection = book.writes.connection;
+    let outcomes = outcome_counts(&receipt);
+    deliveries::insert(
+        connection,
+        &DeliveryRow {
+            id: &request.delivery_id,
+            integration,
+            at: request.received_at,
+            status: request.status,
+            error_code: None,
+            outcomes: Some(&outcomes),
+            duration_ms: (now - request.received_at).num_milliseconds(),
+            remote_addr: request.remote_addr.as_deref(),
+            idempotency_key: request.idempotency_key.as_deref(),
+            body: request.captured_body.as_deref(),
+        },
+    )?;
+    if let Some(key) = &request.idempotency_key {
+        deliveries::remember(connection, integration, key, now, request.status, &receipt)?;
+    }
+    Ok(IngestReply::Applied(receipt))
+}
+
+/// A person's acknowledge or resolve from the API: the same lifecycle, source `api`.
+pub(super) fn manual(
+    writes: &mut Writes<'_>,
+    action: &ManualAction,
+) -> Result<ManualReply, StoreError> {
+    let now = writes.now;
+    let mut book = TransactionBook {
+        writes,
+        delivery: None,
+        captured_body: None,
+    };
+    let Some(current) = book.current(&action.integration, &action.id)? else {
+        return Ok(ManualReply::UnknownAlert);
+    };
+    let event = Event {
+        integration: action.integration.clone(),
+        id: action.id.clone(),
+        action: action.action,
+        fields: lifecycle::Fields::default(),
+        occurred_at: None,
+        source: Source::Api,
+        at: now,
+        by: action.by.clone(),
+        note: action.note.clone(),
+    };
+    let transition = lifecycle::apply(Some(&current), &event);
+    book.record(&event, Some(&current), &transition)?;
+    Ok(ManualReply::Done {
+        alert: Box::new(transition.alert.unwrap_or(current)),
+        outcome: transition.outcome,
+    })
+}
+
+/// An admin change to integrations, with the same SQL the CLI uses.
+pub(super) fn integration_change(
+    writes: &mut Writes<'_>,
+    change: &IntegrationChange,
+) -> Result<(), StoreError> {
+    let (connection, now) = (writes.connection, writes.now);
+    match change {
+        IntegrationChange::Add(new) => integrations::add(connection, new, now),
+        IntegrationChange::Update {
+            integration,
+            secret,
+        } => integrations::update(connection, integration, secret.as_ref(), now),
+        IntegrationChange::Remove { name, purge } => integrations::remove(connection, name, *purge),
+        IntegrationChange::RotateSecret {
+            name,
+            secret,
+            keep_old,
+        } => integrations::rotate_secret(connection, name, secret, *keep_old, now),
+    }
+}
+
+/// Logs a rejected delivery: best effort, unless the error took the whole transaction with it
+/// (a full disk does). A failed INSERT undoes itself, so nothing half-written stays.
+pub(super) fn rejected(
+    connection: &Connection,
+    delivery: &RejectedDelivery,
+) -> Result<(), StoreError> {
+    if let Err(error) = deliveries::insert(connection, &DeliveryRow::from(delivery)) {
+        if connection.is_autocommit() {
+            return Err(error);
+        }
+        log::warn!("could not log a rejected delivery: {error}");
+    }
+    Ok(())
+}
+
+/// `{"created": 2, "ignored": 1}` for the delivery log.
+fn outcome_counts(receipt: &Receipt) -> String {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for result in &receipt.results {
+        *counts.entry(result.outcome.as_str()).or_default() += 1;
+    }
+    serde_json::to_string(&counts).expect("counts serialize")
+}

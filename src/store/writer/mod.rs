@@ -1,0 +1,326 @@
+//! The group committer: one thread takes the work queued by handlers, gathers whatever is
+//! waiting into a group (up to `max_group`), has its backend apply the whole group in one
+//! transaction, and answers each job only after the commit. One commit, and so one fsync,
+//! covers a whole group: "202 after a durable commit" costs no fsync per request.
+//!
+//! It knows no SQL. A store supplies a `Backend` that applies one group in one transaction (and
+//! keeps its database in shape between groups); this module owns the queue, the thread, the
+//! group (`group`) and what is published once a group has committed (`publish`).
+
+mod group;
+mod publish;
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use tokio::sync::{broadcast, oneshot};
+
+use super::{
+    AppliedEvent, IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply,
+    RejectedDelivery, StoreError,
+};
+
+pub(super) use group::{GroupError, Isolation};
+pub(super) use publish::AfterCommit;
+pub use publish::WriterObserver;
+
+/// Applied events kept for live subscribers that fall behind; one that falls further is dropped.
+const BROADCAST_CAPACITY: usize = 4096;
+/// The longest the thread waits for work before it does its backend's upkeep anyway.
+const IDLE_UPKEEP: Duration = Duration::from_secs(60);
+
+/// Tuning for the writer and its SQLite backend.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSettings {
+    /// Requests that may wait for the writer before new ones get `503`.
+    pub queue_capacity: usize,
+    /// Requests applied in one transaction at most.
+    pub max_group: usize,
+    /// How long the delivery log keeps a row.
+    pub keep_deliveries: chrono::Duration,
+    /// The most bytes the database may take; past it, writes fail as on a full disk.
+    pub max_db_bytes: Option<u64>,
+    /// How large the write-ahead log may grow before the writer restarts it.
+    pub wal_limit_bytes: u64,
+}
+
+impl Default for WriterSettings {
+    fn default() -> WriterSettings {
+        WriterSettings {
+            queue_capacity: 4096,
+            max_group: 512,
+            keep_deliveries: chrono::Duration::days(30),
+            max_db_bytes: None,
+            wal_limit_bytes: 1 << 30,
+        }
+    }
+}
+
+/// What a store supplies to the writer: applying one group in one transaction.
+pub(super) trait Backend: Send + 'static {
+    /// Applies `work` in one transaction, each item kept apart as `isolation` says, and commits.
+    /// Answers one `Done` per item, in order. On an error nothing of the group stays, in the
+    /// database or in `after` (the writer rolls `after` back; the backend its own caches).
+    fn apply_group(
+        &mut self,
+        work: &[Work],
+        isolation: Isolation,
+        after: &mut AfterCommit,
+    ) -> Result<Vec<Done>, GroupError>;
+
+    /// Keeps the database in shape (pruning, the log's size): after every group, and at least
+    /// every minute while idle. Each call must be short; it holds up the next group.
+    fn upkeep(&mut self);
+}
+
+/// One item of work for the writer.
+pub(super) enum Work {
+    Ingest(Box<IngestRequest>),
+    Manual(ManualAction),
+    Integration(IntegrationChange),
+    /// Logged best effort; nobody waits for it.
+    Rejected(RejectedDelivery),
+}
+
+/// What an item of work came to, held back until its group has committed.
+pub(super) enum Done {
+    Ingest(Result<IngestReply, StoreError>),
+    Manual(Result<ManualReply, StoreError>),
+    Integration(Result<(), StoreError>),
+    /// A rejected delivery logged: nobody waits for an answer.
+    Nothing,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Who waits for an item's answer.
+enum Waiter {
+    Ingest(Reply<IngestReply>),
+    Manual(Reply<ManualReply>),
+    Integration(Reply<()>),
+    Nobody,
+}
+
+enum Message {
+    Job(Work, Waiter),
+    /// Commit what is queued before this, then stop.
+    Shutdown,
+}
+
+/// The handle through which everyone else sends work to the writer thread.
+pub(super) struct Writer {
+    sender: SyncSender<Message>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    applied: broadcast::Sender<Arc<AppliedEvent>>,
+    observer: Arc<dyn WriterObserver>,
+}
+
+impl Writer {
+    pub(super) fn start(
+        backend: impl Backend,
+        settings: WriterSettings,
+        observer: Arc<dyn WriterObserver>,
+    ) -> Result<Writer, StoreError> {
+        let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity);
+        let (applied, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let after = AfterCommit::new(applied.clone(), observer.clone());
+        let max_group = settings.max_group.max(1);
+        let thread = std::thread::Builder::new()
+            .name("alertgate-writer".into())
+            .spawn(move || run(backend, &receiver, max_group, after))?;
+        Ok(Writer {
+            sender,
+            thread: Mutex::new(Some(thread)),
+            applied,
+            observer,
+        })
+    }
+
+    pub(super) fn ingest(
+        &self,
+        request: IngestRequest,
+    ) -> BoxFuture<'static, Result<IngestReply, StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(
+            Work::Ingest(Box::new(request)),
+            Waiter::Ingest(reply),
+            answer,
+        )
+    }
+
+    pub(super) fn act(
+        &self,
+        action: ManualAction,
+    ) -> BoxFuture<'static, Result<ManualReply, StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Work::Manual(action), Waiter::Manual(reply), answer)
+    }
+
+    pub(super) fn change_integration(
+        &self,
+        change: IntegrationChange,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(
+            Work::Integration(change),
+            Waiter::Integration(reply),
+            answer,
+        )
+    }
+
+    /// Every event applied from now on, after its commit.
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvent>> {
+        self.applied.subscribe()
+    }
+
+    /// Queues work without waiting: a full queue is `Busy` at once, never a slower ingest.
+    fn submit<T: Send + 'static>(
+        &self,
+        work: Work,
+        waiter: Waiter,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> BoxFuture<'static, Result<T, StoreError>> {
+        match self.sender.try_send(Message::Job(work, waiter)) {
+            Ok(()) => {
+                self.observer.queued();
+                async move { answer.await.unwrap_or(Err(StoreError::Stopped)) }.boxed()
+            }
+            Err(TrySendError::Full(_)) => async { Err(StoreError::Busy) }.boxed(),
+            Err(TrySendError::Disconnected(_)) => async { Err(StoreError::Stopped) }.boxed(),
+        }
+    }
+
+    /// Queues a rejected delivery for the log, unless the queue is full: it is dropped then,
+    /// and never takes a place that accepted work needs.
+    pub(super) fn record_rejected(&self, delivery: RejectedDelivery) {
+        let job = Message::Job(Work::Rejected(delivery), Waiter::Nobody);
+        if self.sender.try_send(job).is_err() {
+            log::debug!("writer queue full; a rejected delivery was not logged");
+        }
+    }
+
+    /// Whether the thread is still there to take work.
+    pub(super) fn is_running(&self) -> bool {
+        let thread = self.thread.lock().expect("writer handle lock");
+        thread.as_ref().is_some_and(|thread| !thread.is_finished())
+    }
+
+    /// Commits whatever is queued, then stops the thread and waits for it.
+    pub(super) fn shutdown(&self) {
+        let Some(thread) = self.thread.lock().expect("writer handle lock").take() else {
+            return;
+        };
+        // A blocking send: shutdown must queue behind the work already waiting, never drop it.
+        if self.sender.send(Message::Shutdown).is_ok() && thread.join().is_err() {
+            log::error!("the writer thread panicked while stopping");
+        }
+    }
+}
+
+/// The thread: wait for work, gather a group, commit it, keep the database in shape; on
+/// shutdown, commit whatever is still queued and end.
+fn run(
+    mut backend: impl Backend,
+    receiver: &Receiver<Message>,
+    max_group: usize,
+    mut after: AfterCommit,
+) {
+    loop {
+        let first = match receiver.recv_timeout(IDLE_UPKEEP) {
+            Ok(message) => message,
+            Err(RecvTimeoutError::Timeout) => {
+                backend.upkeep();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut stopping = false;
+        let mut jobs = Vec::new();
+        for message in std::iter::once(first).chain(receiver.try_iter().take(max_group - 1)) {
+            match message {
+                Message::Job(work, waiter) => jobs.push((work, waiter)),
+                Message::Shutdown => stopping = true,
+            }
+        }
+        group::commit(&mut backend, jobs, &mut after);
+        backend.upkeep();
+        if stopping {
+            // Anything still queued behind the shutdown is committed too, then the thread ends.
+            let rest: Vec<_> = receiver
+                .try_iter()
+                .filter_map(|message| match message {
+                    Message::Job(work, waiter) => Some((work, waiter)),
+                    Message::Shutdown => None,
+                })
+                .collect();
+            if !rest.is_empty() {
+                group::commit(&mut backend, rest, &mut after);
+            }
+            return;
+        }
+    }
+}
+
+/// Commits `work` as one group, exactly as the thread would, and answers what each item came
+/// to: for testing a backend without a thread in between.
+#[cfg(test)]
+pub(super) fn commit_now(backend: &mut impl Backend, work: Vec<Work>) -> Vec<Done> {
+    enum Answer {
+        Ingest(oneshot::Receiver<Result<IngestReply, StoreError>>),
+        Manual(oneshot::Receiver<Result<ManualReply, StoreError>>),
+        Integration(oneshot::Receiver<Result<(), StoreError>>),
+        Nothing,
+    }
+    let mut answers = Vec::new();
+    let jobs = work
+        .into_iter()
+        .map(|work| {
+            let waiter = match &work {
+                Work::Ingest(_) => {
+                    let (reply, answer) = oneshot::channel();
+                    answers.push(Answer::Ingest(answer));
+                    Waiter::Ingest(reply)
+                }
+                Work::Manual(_) => {
+                    let (reply, answer) = oneshot::channel();
+                    answers.push(Answer::Manual(answer));
+                    Waiter::Manual(reply)
+                }
+                Work::Integration(_) => {
+                    let (reply, answer) = oneshot::channel();
+                    answers.push(Answer::Integration(answer));
+                    Waiter::Integration(reply)
+                }
+                Work::Rejected(_) => {
+                    answers.push(Answer::Nothing);
+                    Waiter::Nobody
+                }
+            };
+            (work, waiter)
+        })
+        .collect();
+    let mut after = AfterCommit::new(broadcast::channel(4).0, Arc::new(()));
+    group::commit(backend, jobs, &mut after);
+    fn stopped<T>() -> Result<T, StoreError> {
+        Err(StoreError::Stopped)
+    }
+    answers
+        .into_iter()
+        .map(|answer| match answer {
+            Answer::Ingest(mut answer) => {
+                Done::Ingest(answer.try_recv().unwrap_or_else(|_| stopped()))
+            }
+            Answer::Manual(mut answer) => {
+                Done::Manual(answer.try_recv().unwrap_or_else(|_| stopped()))
+            }
+            Answer::Integration(mut answer) => {
+                Done::Integration(answer.try_recv().unwrap_or_else(|_| stopped()))
+            }
+            Answer::Nothing => Done::Nothing,
+        })
+        .collect()
+}

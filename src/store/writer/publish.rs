@@ -1,0 +1,123 @@
+//! What a group did, held back until its commit, then published: applied events to the live
+//! stream, and counts to whoever observes the writer (the metrics). A request rolled back alone
+//! takes its share back out; a group rolled back publishes nothing.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::lifecycle::{Event, Outcome, Transition};
+use crate::model::{Action, State};
+use crate::store::AppliedEvent;
+
+/// What the writer reports as it works. `/metrics` implements it; the store never imports the
+/// metrics, so what is counted is decided above the store.
+pub trait WriterObserver: Send + Sync {
+    /// One request joined the queue.
+    fn queued(&self);
+    /// `count` queued requests were taken into a group.
+    fn dequeued(&self, count: usize);
+    /// A group of `requests` committed, `seconds` after it was taken.
+    fn committed(&self, requests: usize, seconds: f64);
+    /// One committed event, applied or ignored.
+    fn event(&self, action: Action, outcome: Outcome);
+    /// A committed alert moved between states (`None`: it did not exist).
+    fn alert_moved(&self, from: Option<State>, to: Option<State>);
+}
+
+/// Observes nothing: for tests and tools that run a writer without metrics.
+impl WriterObserver for () {
+    fn queued(&self) {}
+    fn dequeued(&self, _: usize) {}
+    fn committed(&self, _: usize, _: f64) {}
+    fn event(&self, _: Action, _: Outcome) {}
+    fn alert_moved(&self, _: Option<State>, _: Option<State>) {}
+}
+
+/// How much an `AfterCommit` held at some point, to roll back to.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::store) struct Mark(usize, usize, usize);
+
+/// The events and counts of the group being applied.
+pub(in crate::store) struct AfterCommit {
+    sender: broadcast::Sender<Arc<AppliedEvent>>,
+    observer: Arc<dyn WriterObserver>,
+    applied: Vec<Arc<AppliedEvent>>,
+    counted: Vec<(Action, Outcome)>,
+    moved: Vec<(Option<State>, Option<State>)>,
+}
+
+impl AfterCommit {
+    pub(in crate::store) fn new(
+        sender: broadcast::Sender<Arc<AppliedEvent>>,
+        observer: Arc<dyn WriterObserver>,
+    ) -> AfterCommit {
+        AfterCommit {
+            sender,
+            observer,
+            applied: Vec::new(),
+            counted: Vec::new(),
+            moved: Vec::new(),
+        }
+    }
+
+    pub(super) fn observer(&self) -> &dyn WriterObserver {
+        self.observer.as_ref()
+    }
+
+    /// Notes what one event did: every event is counted; only changes reach the stream, and
+    /// only when anyone listens. `seq` is its timeline entry, when it has one.
+    pub(in crate::store) fn record(
+        &mut self,
+        seq: Option<i64>,
+        event: &Event,
+        transition: &Transition,
+    ) {
+        self.counted.push((event.action, transition.outcome));
+        let (Some(seq), Some(alert)) = (seq, transition.alert.as_ref()) else {
+            return;
+        };
+        if matches!(transition.outcome, Outcome::Ignored(_)) {
+            return;
+        }
+        self.moved.push((transition.from, Some(alert.state)));
+        if self.sender.receiver_count() > 0 {
+            self.applied.push(Arc::new(AppliedEvent {
+                seq,
+                action: event.action,
+                outcome: transition.outcome,
+                alert: alert.clone(),
+            }));
+        }
+    }
+
+    pub(in crate::store) fn mark(&self) -> Mark {
+        Mark(self.applied.len(), self.counted.len(), self.moved.len())
+    }
+
+    /// Forgets what was noted since `mark`: its request was rolled back.
+    pub(in crate::store) fn roll_back_to(&mut self, Mark(applied, counted, moved): Mark) {
+        self.applied.truncate(applied);
+        self.counted.truncate(counted);
+        self.moved.truncate(moved);
+    }
+
+    /// Forgets the whole group: it was rolled back.
+    pub(super) fn forget(&mut self) {
+        self.roll_back_to(Mark(0, 0, 0));
+    }
+
+    /// The group committed: publish its events and count them.
+    pub(super) fn publish(&mut self) {
+        for (action, outcome) in self.counted.drain(..) {
+            self.observer.event(action, outcome);
+        }
+        for (from, to) in self.moved.drain(..) {
+            self.observer.alert_moved(from, to);
+        }
+        for event in self.applied.drain(..) {
+            // No receivers left is fine: the event is in the log for anyone who reconnects.
+            let _ = self.sender.send(event);
+        }
+    }
+}
