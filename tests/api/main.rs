@@ -21,5 +21,6 @@ mod metrics;
 mod openapi;
 mod pagerduty;
 mod query;
+mod schemas;
 mod stats;
 mod stream;
