@@ -8,6 +8,9 @@
 //! cargo bench --bench auth_timing
 //! ```
 
+// Statistics over timings are floats, and `main` is one table of cases.
+#![allow(clippy::cast_precision_loss, clippy::too_many_lines)]
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -137,6 +140,7 @@ fn main() {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Position {
     First,
     Last,

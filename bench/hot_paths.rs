@@ -2,6 +2,9 @@
 //! verification, and the pagertree and alertmanager readers. `cargo bench` runs them;
 //! `bench/run` measures the whole server.
 
+// A benchmark's set-up either works or ends the run, and its long `main` is a list of cases.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::hint::black_box;
 
 use alertgate::auth::{self, AuthMethod, Preset, Secret};
@@ -38,25 +41,21 @@ fn lifecycle(c: &mut Criterion) {
     let create = event(Action::Create);
     let open = lifecycle::apply(None, &create).alert.unwrap();
     c.bench_function("lifecycle/create on nothing", |b| {
-        b.iter(|| lifecycle::apply(None, black_box(&create)))
+        b.iter(|| lifecycle::apply(None, black_box(&create)));
     });
     c.bench_function("lifecycle/create on open (deduplicate)", |b| {
-        b.iter(|| lifecycle::apply(Some(black_box(&open)), black_box(&create)))
+        b.iter(|| lifecycle::apply(Some(black_box(&open)), black_box(&create)));
     });
     let acknowledge = event(Action::Acknowledge);
     c.bench_function("lifecycle/acknowledge open", |b| {
-        b.iter(|| lifecycle::apply(Some(black_box(&open)), black_box(&acknowledge)))
+        b.iter(|| lifecycle::apply(Some(black_box(&open)), black_box(&acknowledge)));
     });
 }
 
 fn hmac_hex(key: &[u8], message: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
     mac.update(message);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    alertgate::ids::hex(&mac.finalize().into_bytes())
 }
 
 /// A mode, the headers a sender sends, and the integration's secrets.
@@ -123,7 +122,7 @@ fn authentication(c: &mut Criterion) {
                     secrets,
                     now,
                 )
-            })
+            });
         });
     }
 }
@@ -133,7 +132,7 @@ fn formats(c: &mut Criterion) {
         b.iter(|| {
             let json: serde_json::Value = serde_json::from_slice(black_box(BODY)).unwrap();
             Format::Pagertree.read(&json).unwrap()
-        })
+        });
     });
     let batch = format!("[{0},{0},{0},{0}]", std::str::from_utf8(BODY).unwrap());
     c.bench_function("format/pagertree batch of 4", |b| {
@@ -141,7 +140,7 @@ fn formats(c: &mut Criterion) {
             let json: serde_json::Value =
                 serde_json::from_slice(black_box(batch.as_bytes())).unwrap();
             Format::Pagertree.read(&json).unwrap()
-        })
+        });
     });
     let alertmanager = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -152,7 +151,7 @@ fn formats(c: &mut Criterion) {
         b.iter(|| {
             let json: serde_json::Value = serde_json::from_slice(black_box(&alertmanager)).unwrap();
             Format::Alertmanager.read(&json).unwrap()
-        })
+        });
     });
 }
 

@@ -74,6 +74,8 @@ impl std::fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("db", &self.db)
             .field("max_body", &self.max_body)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_connections", &self.max_connections)
             .field("limits", &self.limits)
             .field("workers", &self.workers)
             .field("request_timeout", &self.request_timeout)

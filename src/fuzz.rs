@@ -37,7 +37,7 @@ pub fn seed_folders(name: &str) -> Vec<String> {
     let mut folders = match name.strip_prefix("format_") {
         Some("mapping") => Vec::new(),
         Some(format) => vec![format.to_string()],
-        None if name == "json_body" => Format::NAMES.iter().map(|f| f.to_string()).collect(),
+        None if name == "json_body" => Format::NAMES.iter().map(ToString::to_string).collect(),
         None => Vec::new(),
     };
     folders.push(format!("fuzz/{name}"));
@@ -213,7 +213,7 @@ pub fn lifecycle_sequence(data: &[u8]) {
             } else {
                 Source::Hook
             },
-            at: base + Duration::seconds(step as i64),
+            at: base + Duration::seconds(i64::try_from(step).unwrap_or(i64::MAX)),
             by: None,
             note: None,
         };

@@ -1,4 +1,5 @@
-//! Identifiers alertgate mints: delivery ids (`dlv_` + ULID) and message ids for `sign`.
+//! Identifiers alertgate mints: delivery ids (`dlv_` + ULID), message ids for `sign`, and the
+//! lower-case hex that keys, fingerprints and signatures are written in.
 
 use std::sync::Mutex;
 
@@ -32,6 +33,17 @@ pub fn ulid(now: DateTime<Utc>) -> String {
         *last
     };
     encode(value)
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
 }
 
 /// The smallest ULID of `time`'s millisecond.

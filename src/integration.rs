@@ -1,7 +1,9 @@
 //! What an integration is, and the one place that decides whether a requested one is valid.
 //!
-//! The CLI (and, later, the admin API) turn their input into `IntegrationOptions` and call
-//! `validate`; nothing else checks names, formats or auth options, so the two can never disagree.
+//! The CLI and the admin API turn their input into `IntegrationOptions` (a PATCH into
+//! `IntegrationPatch`, merged over the integration as it is) and call `validate`; nothing else
+//! checks names, formats or auth options, so the two can never disagree. How an integration is
+//! shown is `wire::IntegrationView`.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -226,6 +228,42 @@ impl Integration {
     /// Applies `patch` through the same validation as `integration add`: either the whole
     /// change is valid, or nothing changes and the error names the field.
     pub fn patched(&self, patch: IntegrationPatch) -> Result<Patched, InvalidIntegration> {
+        let enabled = patch.enabled.unwrap_or(self.enabled);
+        let checked = self.options_with(patch).validate()?;
+        // The old secrets stay when they still fit the (possibly new) mode; otherwise the
+        // freshly generated one replaces them all.
+        let fits = !self.secrets.is_empty()
+            && self
+                .secrets
+                .iter()
+                .all(|secret| auth::validate_secret(&checked.auth, secret.expose()).is_ok());
+        let new_secret = match checked.auth {
+            AuthMethod::None => None,
+            _ if fits => None,
+            _ => checked.secret,
+        };
+        Ok(Patched {
+            integration: Integration {
+                name: self.name.clone(),
+                format: checked.format,
+                auth: checked.auth,
+                capture_payload: checked.capture_payload,
+                enabled,
+                secrets: match &new_secret {
+                    Some(secret) => vec![secret.clone()],
+                    None => self.secrets.clone(),
+                },
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            },
+            new_secret,
+        })
+    }
+
+    /// The options `integration add` would take to set this integration up as `patch` asks:
+    /// what the patch gives, and the rest as it is now. A new auth mode (or preset) starts
+    /// its header, prefix and encoding afresh rather than keeping the old mode's.
+    fn options_with(&self, patch: IntegrationPatch) -> IntegrationOptions {
         let new_auth_mode = patch.auth.is_some() || patch.preset.is_some();
         let keep = |given: Option<String>, current: Option<&str>| {
             given.or_else(|| {
@@ -238,7 +276,7 @@ impl Integration {
             .format
             .unwrap_or_else(|| self.format.as_str().to_string());
         let mapping = self.format.mapping().filter(|_| format == "mapping");
-        let options = IntegrationOptions {
+        IntegrationOptions {
             name: self.name.clone(),
             auth: match (&patch.auth, &patch.preset) {
                 (None, None) => Some(self.auth.mode().to_string()),
@@ -248,7 +286,7 @@ impl Integration {
             prefix: keep(patch.prefix, self.auth.prefix()),
             encoding: keep(
                 patch.encoding,
-                self.auth.encoding().map(|encoding| encoding.as_str()),
+                self.auth.encoding().map(crate::auth::Encoding::as_str),
             ),
             preset: patch.preset,
             secret: None,
@@ -264,38 +302,7 @@ impl Integration {
                     .collect()
             }),
             format: Some(format),
-        };
-        let checked = options.validate()?;
-        // The old secrets stay when they still fit the (possibly new) mode; otherwise the
-        // freshly generated one replaces them all.
-        let fits = !self.secrets.is_empty()
-            && self
-                .secrets
-                .iter()
-                .all(|secret| auth::validate_secret(&checked.auth, secret.expose()).is_ok());
-        let new_secret = match checked.auth {
-            AuthMethod::None => None,
-            _ if fits => None,
-            _ => checked.secret,
-        };
-        let secrets = new_secret.iter().cloned().collect::<Vec<_>>();
-        Ok(Patched {
-            integration: Integration {
-                name: self.name.clone(),
-                format: checked.format,
-                auth: checked.auth,
-                capture_payload: checked.capture_payload,
-                enabled: patch.enabled.unwrap_or(self.enabled),
-                secrets: if secrets.is_empty() {
-                    self.secrets.clone()
-                } else {
-                    secrets
-                },
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-            },
-            new_secret,
-        })
+        }
     }
 }
 

@@ -60,76 +60,74 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(database: &Path) -> Metrics {
-        let mut registry = Registry::with_prefix("alertgate");
-        let requests = Family::<RequestLabels, Counter>::default();
+        Metrics {
+            registry: Registry::with_prefix("alertgate"),
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+            }),
+            events: Family::default(),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            commit_duration: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            queue_depth: Gauge::default(),
+            alerts: Family::default(),
+            database_bytes: Gauge::default(),
+            wal_bytes: Gauge::default(),
+            database: database.to_path_buf(),
+        }
+        .registered()
+    }
+
+    /// Registers every metric under its name and help text; the registry keeps a handle to
+    /// each, so what the fields count is what a scrape shows.
+    fn registered(mut self) -> Metrics {
+        let registry = &mut self.registry;
         registry.register(
             "http_requests",
             "HTTP requests by route, integration and status",
-            requests.clone(),
+            self.requests.clone(),
         );
-        let request_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
-        });
         registry.register_with_unit(
             "http_request_duration",
             "Time from receiving a request to answering it, by route and status",
             Unit::Seconds,
-            request_duration.clone(),
+            self.request_duration.clone(),
         );
-        let events = Family::<EventLabels, Counter>::default();
         registry.register(
             "events",
             "Events applied or ignored, by action and outcome",
-            events.clone(),
+            self.events.clone(),
         );
-        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         registry.register(
             "writer_batch_size",
             "Requests committed together in one transaction",
-            batch_size.clone(),
+            self.batch_size.clone(),
         );
-        let commit_duration = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
         registry.register_with_unit(
             "writer_commit_duration",
             "Time to apply and durably commit one group",
             Unit::Seconds,
-            commit_duration.clone(),
+            self.commit_duration.clone(),
         );
-        let queue_depth = Gauge::default();
         registry.register(
             "writer_queue_depth",
             "Requests waiting for the writer",
-            queue_depth.clone(),
+            self.queue_depth.clone(),
         );
-        let alerts = Family::<StateLabels, Gauge>::default();
-        registry.register("alerts", "Alerts by current state", alerts.clone());
-        let database_bytes = Gauge::<f64, AtomicU64>::default();
+        registry.register("alerts", "Alerts by current state", self.alerts.clone());
         registry.register_with_unit(
             "database_size",
             "Size of the SQLite database file",
             Unit::Bytes,
-            database_bytes.clone(),
+            self.database_bytes.clone(),
         );
-        let wal_bytes = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
             "wal_size",
             "Size of the SQLite write-ahead log",
             Unit::Bytes,
-            wal_bytes.clone(),
+            self.wal_bytes.clone(),
         );
-        Metrics {
-            registry,
-            requests,
-            request_duration,
-            events,
-            batch_size,
-            commit_duration,
-            queue_depth,
-            alerts,
-            database_bytes,
-            wal_bytes,
-            database: database.to_path_buf(),
-        }
+        self
     }
 
     /// One answered request. `route` is the route pattern (`/hooks/:integration`), never the
@@ -163,11 +161,9 @@ impl Metrics {
 
     /// The exposition text (OpenMetrics, which Prometheus reads), with file sizes read now.
     pub fn render(&self) -> String {
-        let size = |path: &Path| {
-            std::fs::metadata(path)
-                .map(|meta| meta.len() as f64)
-                .unwrap_or(0.0)
-        };
+        // A gauge is a float; a file would need 2^53 bytes to lose a byte of precision.
+        #[allow(clippy::cast_precision_loss)]
+        let size = |path: &Path| std::fs::metadata(path).map_or(0.0, |meta| meta.len() as f64);
         self.database_bytes.set(size(&self.database));
         let mut wal = self.database.clone().into_os_string();
         wal.push("-wal");
@@ -191,6 +187,8 @@ impl WriterObserver for Metrics {
     }
 
     fn committed(&self, requests: usize, seconds: f64) {
+        // Groups hold at most a few thousand requests: exact as a float.
+        #[allow(clippy::cast_precision_loss)]
         self.batch_size.observe(requests as f64);
         self.commit_duration.observe(seconds);
     }

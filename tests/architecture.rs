@@ -6,6 +6,9 @@
 //! no HTTP and no wire types; only `startup` and `openapi` reach into `routes`; only the store
 //! speaks SQL. And no file under `src/` is longer than 500 lines.
 
+// In tests a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

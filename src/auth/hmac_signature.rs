@@ -3,8 +3,9 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::secret::{decode_base64, decode_hex, encode_base64, hex};
+use super::secret::{decode_base64, decode_hex, encode_base64};
 use super::{AuthError, Secret};
+use crate::ids::hex;
 
 type HmacSha256 = Hmac<Sha256>;
 

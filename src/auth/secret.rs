@@ -6,6 +6,8 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use rand::RngCore;
 
+use crate::ids::hex;
+
 use super::AuthMethod;
 
 /// SPEC §2: an integration holds at most this many active secrets (rotation).
@@ -76,23 +78,12 @@ pub fn validate_secret(method: &AuthMethod, secret: &str) -> Result<Secret, Stri
     }
 }
 
-/// Lower-case hex.
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
-
 /// Hex in either case, to bytes.
 pub(super) fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let nibble = |c: u8| (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
     text.chunks(2)
         .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
         .collect()

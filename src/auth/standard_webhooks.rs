@@ -2,14 +2,16 @@
 //!
 //! The signed content is `{id}.{timestamp}.{body}`; the header lists space-separated
 //! `v1,<base64>` signatures, any one of which may match. The timestamp window is what makes this
-//! the one mode with replay protection.
+//! the one mode with replay protection. A signature matches only as the exact text the reference
+//! libraries produce (standard base64, padded): they compare strings, so a sender whose `=` went
+//! missing on the way fails with every receiver, and must fail here too.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::secret::{decode_base64, encode_base64};
+use super::secret::encode_base64;
 use super::{AuthError, Headers, Secret};
 
 /// How far a timestamp may be from now, either way, inclusive.
@@ -61,10 +63,10 @@ pub(super) fn verify(
     if now.timestamp().abs_diff(sent_at) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err(AuthError::TimestampOutOfWindow);
     }
-    let expected: Vec<[u8; 32]> = secrets
+    let expected: Vec<String> = secrets
         .iter()
         .filter_map(Secret::standard_webhooks_key)
-        .map(|key| tag(&key, id, timestamp, body))
+        .map(|key| encode_base64(&tag(&key, id, timestamp, body)))
         .collect();
     let mut matched = false;
     for given in signatures
@@ -73,8 +75,8 @@ pub(super) fn verify(
         .take(MAX_SIGNATURES)
         .filter_map(v1_signature)
     {
-        for tag in &expected {
-            matched |= bool::from(tag.as_slice().ct_eq(&given));
+        for signature in &expected {
+            matched |= bool::from(signature.as_bytes().ct_eq(given));
         }
     }
     if matched {
@@ -120,9 +122,9 @@ fn parse_timestamp(text: &[u8]) -> Option<i64> {
     std::str::from_utf8(text).ok()?.parse().ok()
 }
 
-/// The decoded bytes of a `v1,<base64>` entry; other versions and bad base64 yield nothing.
-fn v1_signature(entry: &[u8]) -> Option<Vec<u8>> {
+/// The base64 text of a `v1,<base64>` entry, as sent; other versions yield nothing.
+fn v1_signature(entry: &[u8]) -> Option<&[u8]> {
     let comma = entry.iter().position(|&byte| byte == b',')?;
     let (version, encoded) = (&entry[..comma], &entry[comma + 1..]);
-    (version == VERSION.as_bytes()).then(|| decode_base64(encoded))?
+    (version == VERSION.as_bytes()).then_some(encoded)
 }

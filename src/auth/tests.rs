@@ -252,6 +252,22 @@ fn standard_webhooks_accepts_the_specification_example() {
     );
 }
 
+/// The reference libraries compare the signature as text: the same bytes in another base64
+/// spelling (padding dropped, the URL-safe alphabet) are a different signature.
+#[test]
+fn standard_webhooks_refuses_a_signature_not_in_canonical_base64() {
+    let unpadded = SW_SIGNATURE.trim_end_matches('=');
+    let url_safe = SW_SIGNATURE.replace('+', "-").replace('/', "_");
+    let spaced = SW_SIGNATURE.replace(',', ", ");
+    for variant in [unpadded, url_safe.as_str(), spaced.as_str()] {
+        assert_eq!(
+            sw_check(&sw_headers("1614265330", variant), now(), &[SW_SECRET]),
+            Err(AuthError::Mismatch),
+            "{variant}"
+        );
+    }
+}
+
 #[test]
 fn standard_webhooks_accepts_svix_header_names() {
     let headers = [

@@ -28,9 +28,7 @@ pub(super) fn run(args: &BackupArgs, db: &Path) -> CliResult {
             args.file.display()
         ));
     }
-    let bytes = std::fs::metadata(&args.file)
-        .map(|meta| meta.len())
-        .unwrap_or(0);
+    let bytes = std::fs::metadata(&args.file).map_or(0, |meta| meta.len());
     println!(
         "Backed up {} to {} ({bytes} bytes, integrity ok). To restore, stop alertgate and start it with --db {}.",
         db.display(),

@@ -1,6 +1,6 @@
-//! The command line (SPEC §5, §6, §7): `serve` (the default), `integration …`, `sign`, `alerts`
-//! and `alert`.
-//! Every subcommand works on the database file given by `--db` / `ALERTGATE_DB`.
+//! The command line (SPEC §5, §6, §7): `serve` (the default), `integration …`, `sign`, `alerts`,
+//! `alert` and `backup`, one module per family. Every subcommand works on the database file
+//! given by `--db` / `ALERTGATE_DB`.
 
 mod alerts;
 mod backup;

@@ -114,10 +114,7 @@ fn labels_hash(labels: &Map<String, Value>) -> String {
         hash.update(value.as_str().unwrap_or_default().as_bytes());
         hash.update([0xfe]);
     }
-    hash.finalize()[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::ids::hex(&hash.finalize()[..8])
 }
 
 #[cfg(test)]

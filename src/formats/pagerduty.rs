@@ -171,7 +171,7 @@ fn meta(payload: &Object<'_>, root: &Object<'_>) -> Map<String, Value> {
 fn generated_key() -> String {
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::ids::hex(&bytes)
 }
 
 #[cfg(test)]

@@ -185,10 +185,13 @@ mod tests {
 
     use super::*;
 
+    // Both take their body by value, so a test can hand them `json!(…)` as written.
+    #[allow(clippy::needless_pass_by_value)]
     fn read_one(body: Value) -> Result<ParsedEvent, FormatError> {
         read(&body).map(|mut events| events.remove(0))
     }
 
+    #[allow(clippy::needless_pass_by_value)]
     fn field_of(body: Value) -> String {
         read(&body).unwrap_err().field
     }

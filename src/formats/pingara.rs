@@ -28,7 +28,55 @@ pub(super) fn read(body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
         .optional_string("name")?
         .unwrap_or(&monitor_id)
         .to_string();
-    let (id, action, title, description, severity) = match kind {
+    if matches!(kind, "monitor.paused" | "monitor.resumed") {
+        return Ok(vec![ParsedEvent {
+            id: format!("monitor:{monitor_id}"),
+            action: Action::Update,
+            fields: Fields::default(),
+            occurred_at,
+            informational: true,
+        }]);
+    }
+    let event = classify(kind, &root, &monitor_id, &name)?;
+    Ok(vec![ParsedEvent {
+        id: super::alert_id("monitor.id", event.id)?,
+        action: event.action,
+        fields: Fields {
+            title: event.title,
+            description: event.description,
+            severity: event.severity,
+            meta: Some(meta(&root)),
+            ..Fields::default()
+        },
+        occurred_at,
+        informational: false,
+    }])
+}
+
+/// What one kind of event is about and does.
+struct Classified {
+    id: String,
+    action: Action,
+    title: Option<String>,
+    description: Option<String>,
+    severity: Option<Severity>,
+}
+
+/// The alert each kind of event is about (SPEC §3), and what it does to it.
+fn classify(
+    kind: &str,
+    root: &Object<'_>,
+    monitor_id: &str,
+    name: &str,
+) -> Result<Classified, FormatError> {
+    let about = |id: String, action, title, severity| Classified {
+        id,
+        action,
+        title,
+        description: None,
+        severity,
+    };
+    Ok(match kind {
         "incident.created" | "incident.updated" | "incident.resolved" => {
             let incident = root.object("incident")?;
             let action = match kind {
@@ -36,64 +84,37 @@ pub(super) fn read(body: &Value) -> Result<Vec<ParsedEvent>, FormatError> {
                 "incident.updated" => Action::Update,
                 _ => Action::Resolve,
             };
-            let title = (action == Action::Create).then(|| format!("{name} is down"));
-            let description = incident
-                .optional_string("errorMessage")?
-                .map(str::to_string);
-            let severity = (action == Action::Create).then_some(Severity::Critical);
-            (incident.id("id")?, action, title, description, severity)
+            let creates = action == Action::Create;
+            Classified {
+                id: incident.id("id")?,
+                action,
+                title: creates.then(|| format!("{name} is down")),
+                description: incident
+                    .optional_string("errorMessage")?
+                    .map(str::to_string),
+                severity: creates.then_some(Severity::Critical),
+            }
         }
-        "monitor.degraded" => {
-            let title = Some(format!("{name} is degraded"));
-            (
-                format!("degraded:{monitor_id}"),
-                Action::Create,
-                title,
-                None,
-                Some(Severity::Warning),
-            )
-        }
-        "monitor.recovered" => (
+        "monitor.degraded" => about(
+            format!("degraded:{monitor_id}"),
+            Action::Create,
+            Some(format!("{name} is degraded")),
+            Some(Severity::Warning),
+        ),
+        "monitor.recovered" => about(
             format!("degraded:{monitor_id}"),
             Action::Resolve,
             None,
             None,
-            None,
         ),
-        "ssl.expiring" => {
-            let title = Some(ssl_title(&name, root.optional_object("ssl")?.as_ref()));
-            (
-                format!("ssl:{monitor_id}"),
-                Action::Create,
-                title,
-                None,
-                Some(Severity::Warning),
-            )
-        }
-        "monitor.paused" | "monitor.resumed" => {
-            return Ok(vec![ParsedEvent {
-                id: format!("monitor:{monitor_id}"),
-                action: Action::Update,
-                fields: Fields::default(),
-                occurred_at,
-                informational: true,
-            }]);
-        }
+        "ssl.expiring" => about(
+            format!("ssl:{monitor_id}"),
+            Action::Create,
+            Some(ssl_title(name, root.optional_object("ssl")?.as_ref())),
+            Some(Severity::Warning),
+        ),
         other => return Err(root.error("event", format!("expected {EVENTS}, got `{other}`"))),
-    };
-    Ok(vec![ParsedEvent {
-        id: super::alert_id("monitor.id", id)?,
-        action,
-        fields: Fields {
-            title,
-            description,
-            severity,
-            meta: Some(meta(&root)),
-            ..Fields::default()
-        },
-        occurred_at,
-        informational: false,
-    }])
+    })
 }
 
 /// "SSL certificate for API Production expires in 14 days".

@@ -40,7 +40,7 @@ proptest! {
         let mut current: Option<Alert> = None;
         for (step, mut event) in events.into_iter().enumerate() {
             // Time moves on between events, as it does in the writer.
-            event.at = base() + Duration::seconds(step as i64);
+            event.at = base() + Duration::seconds(i64::try_from(step).unwrap());
             let before = current.clone();
             let transition = apply(current.as_ref(), &event);
             if let Some(alert) = &transition.alert {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
-use crate::auth::{self, AuthMethod};
+use crate::auth::{self, AuthMethod, Secret};
 use crate::cursor;
 use crate::error::ApiError;
 use crate::formats::FormatError;
@@ -32,25 +32,11 @@ impl FromRequest for ApiAccess {
 }
 
 fn check_access(request: &HttpRequest) -> Result<ApiAccess, ApiError> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered with the app");
+    let state = app_state(request);
     if state.api_tokens.is_empty() {
         return Ok(ApiAccess);
     }
-    // Bearer auth with the tokens as secrets: the same constant-time check as hooks use.
-    let now = (state.clock)();
-    auth::verify(
-        &AuthMethod::Bearer,
-        request.headers(),
-        b"",
-        &state.api_tokens,
-        now,
-    )
-    .map(|()| ApiAccess)
-    .map_err(|_| ApiError::Unauthorized {
-        challenge: auth::challenge(&AuthMethod::Bearer),
-    })
+    bearer(request, state, &state.api_tokens).map(|()| ApiAccess)
 }
 
 /// Proof that the caller holds the admin token. With none configured the admin API is off and
@@ -67,23 +53,26 @@ impl FromRequest for AdminAccess {
 }
 
 fn check_admin(request: &HttpRequest) -> Result<AdminAccess, ApiError> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered with the app");
+    let state = app_state(request);
     let Some(token) = &state.admin_token else {
         return Err(ApiError::NoSuchEndpoint);
     };
+    bearer(request, state, std::slice::from_ref(token)).map(|()| AdminAccess)
+}
+
+fn app_state(request: &HttpRequest) -> &AppState {
+    request
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered with the app")
+}
+
+/// `Authorization: Bearer` with one of `tokens`: the same constant-time check as hooks use.
+fn bearer(request: &HttpRequest, state: &AppState, tokens: &[Secret]) -> Result<(), ApiError> {
     let now = (state.clock)();
-    auth::verify(
-        &AuthMethod::Bearer,
-        request.headers(),
-        b"",
-        std::slice::from_ref(token),
-        now,
-    )
-    .map(|()| AdminAccess)
-    .map_err(|_| ApiError::Unauthorized {
-        challenge: auth::challenge(&AuthMethod::Bearer),
+    auth::verify(&AuthMethod::Bearer, request.headers(), b"", tokens, now).map_err(|_| {
+        ApiError::Unauthorized {
+            challenge: auth::challenge(&AuthMethod::Bearer),
+        }
     })
 }
 

@@ -17,7 +17,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 impl Headers for HeaderMap {
     fn get(&self, name: &str) -> Option<&[u8]> {
-        HeaderMap::get(self, name).map(|value| value.as_bytes())
+        HeaderMap::get(self, name).map(actix_web::http::header::HeaderValue::as_bytes)
     }
 }
 

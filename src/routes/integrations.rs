@@ -37,7 +37,7 @@ const COUNTER_WINDOW: Duration = Duration::hours(24);
     )
 )]
 pub async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let integrations = api::read(&state, |store| store.integrations()).await?;
+    let integrations = api::read(&state, crate::store::Store::integrations).await?;
     Ok(HttpResponse::Ok().json(IntegrationList {
         integrations: integrations.iter().map(IntegrationView::from).collect(),
     }))
@@ -71,7 +71,7 @@ pub async fn create(
     log::info!("integration `{name}` added over the admin API");
     Ok(HttpResponse::Created().json(CreatedIntegration {
         integration: (&integration).into(),
-        secret: secret.as_ref().map(|secret| secret.expose()),
+        secret: secret.as_ref().map(crate::auth::Secret::expose),
     }))
 }
 
@@ -140,7 +140,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(UpdatedIntegration {
         integration: (&integration).into(),
         // The old secrets did not fit the new auth mode: this one replaces them, shown once.
-        secret: secret.as_ref().map(|secret| secret.expose()),
+        secret: secret.as_ref().map(crate::auth::Secret::expose),
     }))
 }
 
@@ -179,7 +179,7 @@ pub async fn remove(
     .await?;
     if purge {
         // Purged alerts left without a transition each: count the table once more.
-        let counts = api::read(&state, |store| store.alert_counts()).await?;
+        let counts = api::read(&state, crate::store::Store::alert_counts).await?;
         state.metrics.set_alert_counts(&counts);
     }
     log::info!("integration `{name}` removed over the admin API (purge: {purge})");

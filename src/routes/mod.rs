@@ -78,44 +78,50 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/healthz").route(web::get().to(health::check)))
         .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(web::resource("/openapi.json").route(web::get().to(openapi)))
-        .service(
-            web::scope("/v1/integrations")
-                .route("", web::get().to(integrations::list))
-                .route("", web::post().to(integrations::create))
-                .route("/{name}", web::get().to(integrations::show))
-                .route("/{name}", web::patch().to(integrations::update))
-                .route("/{name}", web::delete().to(integrations::remove))
-                .route(
-                    "/{name}/rotate-secret",
-                    web::post().to(integrations::rotate_secret),
-                )
-                .route(
-                    "/{name}/deliveries",
-                    web::get().to(integrations::deliveries),
-                )
-                .route("/{name}/test", web::post().to(integrations::test))
-                .default_service(web::to(admin_not_found)),
-        )
-        .service(
-            web::scope("/v1")
-                .route("/alerts", web::get().to(alerts::list))
-                .route("/alerts/{integration}/{id}", web::get().to(alerts::show))
-                .route(
-                    "/alerts/{integration}/{id}/events",
-                    web::get().to(alerts::timeline),
-                )
-                .route(
-                    "/alerts/{integration}/{id}/acknowledge",
-                    web::post().to(alerts::acknowledge),
-                )
-                .route(
-                    "/alerts/{integration}/{id}/resolve",
-                    web::post().to(alerts::resolve),
-                )
-                .route("/stats", web::get().to(stats::show))
-                .route("/stream", web::get().to(stream::subscribe)),
-        )
+        .service(admin_scope())
+        .service(api_scope())
         .default_service(web::to(not_found));
+}
+
+/// `/v1/integrations`, behind the admin token (SPEC §6).
+fn admin_scope() -> actix_web::Scope {
+    web::scope("/v1/integrations")
+        .route("", web::get().to(integrations::list))
+        .route("", web::post().to(integrations::create))
+        .route("/{name}", web::get().to(integrations::show))
+        .route("/{name}", web::patch().to(integrations::update))
+        .route("/{name}", web::delete().to(integrations::remove))
+        .route(
+            "/{name}/rotate-secret",
+            web::post().to(integrations::rotate_secret),
+        )
+        .route(
+            "/{name}/deliveries",
+            web::get().to(integrations::deliveries),
+        )
+        .route("/{name}/test", web::post().to(integrations::test))
+        .default_service(web::to(admin_not_found))
+}
+
+/// The rest of `/v1`, behind the API token (SPEC §5).
+fn api_scope() -> actix_web::Scope {
+    web::scope("/v1")
+        .route("/alerts", web::get().to(alerts::list))
+        .route("/alerts/{integration}/{id}", web::get().to(alerts::show))
+        .route(
+            "/alerts/{integration}/{id}/events",
+            web::get().to(alerts::timeline),
+        )
+        .route(
+            "/alerts/{integration}/{id}/acknowledge",
+            web::post().to(alerts::acknowledge),
+        )
+        .route(
+            "/alerts/{integration}/{id}/resolve",
+            web::post().to(alerts::resolve),
+        )
+        .route("/stats", web::get().to(stats::show))
+        .route("/stream", web::get().to(stream::subscribe))
 }
 
 /// `GET /metrics`: open like `/healthz`, since Prometheus scrapes without a token; it holds

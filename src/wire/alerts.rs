@@ -119,7 +119,7 @@ impl<'a> From<&'a TimelineEntry> for TimelineEntryJson<'a> {
             at: entry.at,
             action: entry.action,
             outcome: entry.outcome.as_str(),
-            reason: entry.outcome.reason().map(|reason| reason.as_str()),
+            reason: entry.outcome.reason().map(crate::lifecycle::Reason::as_str),
             from_state: entry.from_state,
             to_state: entry.to_state,
             source: entry.source,

@@ -53,7 +53,10 @@ impl<'a> From<&'a EventResult> for EventResultJson<'a> {
             action: result.action,
             outcome: result.outcome.as_str(),
             state: result.state,
-            reason: result.outcome.reason().map(|reason| reason.as_str()),
+            reason: result
+                .outcome
+                .reason()
+                .map(crate::lifecycle::Reason::as_str),
         }
     }
 }

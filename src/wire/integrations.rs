@@ -67,7 +67,7 @@ impl<'a> From<&'a Integration> for IntegrationView<'a> {
                 encoding: integration
                     .auth
                     .encoding()
-                    .map(|encoding| encoding.as_str()),
+                    .map(crate::auth::Encoding::as_str),
             },
             capture_payload: integration.capture_payload,
             enabled: integration.enabled,

@@ -109,24 +109,32 @@ pub(super) fn save(
         last_occurred_at,
         change_seq,
     ];
-    let inserted = match previous {
-        None => {
-            connection.prepare_cached(INSERT)?.execute(values)?;
-            Some(connection.last_insert_rowid())
+    let inserted = if previous.is_none() {
+        connection.prepare_cached(INSERT)?.execute(values)?;
+        Some(connection.last_insert_rowid())
+    } else {
+        let updated = connection.prepare_cached(UPDATE)?.execute(values)?;
+        if updated != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "alert {} of {} vanished while being updated",
+                alert.id, alert.integration
+            )));
         }
-        Some(_) => {
-            let updated = connection.prepare_cached(UPDATE)?.execute(values)?;
-            if updated != 1 {
-                return Err(StoreError::Corrupt(format!(
-                    "alert {} of {} vanished while being updated",
-                    alert.id, alert.integration
-                )));
-            }
-            None
-        }
+        None
     };
-    let title_changed = previous.map(|old| old.title.as_str()) != Some(alert.title.as_str());
-    let tags_changed = previous.map(|old| &old.tags) != Some(&alert.tags);
+    reindex(connection, previous, alert, inserted)
+}
+
+/// Keeps the title and tag indexes in step with the alert just written; `inserted` is its key
+/// when it is new.
+fn reindex(
+    connection: &Connection,
+    previous: Option<&Alert>,
+    alert: &Alert,
+    inserted: Option<i64>,
+) -> Result<(), StoreError> {
+    let title_changed = previous.is_none_or(|old| old.title != alert.title);
+    let tags_changed = previous.is_none_or(|old| old.tags != alert.tags);
     if !title_changed && !tags_changed {
         return Ok(());
     }
@@ -210,7 +218,10 @@ pub(super) fn append_event(
         time::format(event.at),
         event.action.as_str(),
         transition.outcome.as_str(),
-        transition.outcome.reason().map(|reason| reason.as_str()),
+        transition
+            .outcome
+            .reason()
+            .map(crate::lifecycle::Reason::as_str),
         transition.from.map(State::as_str),
         to_state.as_str(),
         event.source.as_str(),
@@ -247,7 +258,12 @@ pub(super) fn timeline(
             row.get::<_, Option<String>>(5)?,
             row.get::<_, String>(6)?,
             row.get::<_, String>(7)?,
-            (row.get(8)?, row.get(9)?, row.get(10)?, row.get(11)?),
+            (
+                row.get(8)?,
+                row.get(9)?,
+                row.get(10)?,
+                row.get::<_, Option<String>>(11)?,
+            ),
         ))
     })?;
     rows.map(|row| {
@@ -264,7 +280,7 @@ pub(super) fn timeline(
             delivery,
             by,
             note,
-            occurred_at: parse_optional_time(occurred_at)?,
+            occurred_at: parse_optional_time(occurred_at.as_deref())?,
         })
     })
     .collect()
@@ -317,10 +333,8 @@ pub(super) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
     time::parse(text).ok_or_else(|| corrupt("time", text))
 }
 
-pub(super) fn parse_optional_time(
-    text: Option<String>,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    text.as_deref().map(parse_time).transpose()
+pub(super) fn parse_optional_time(text: Option<&str>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.map(parse_time).transpose()
 }
 
 /// A row of `alerts` as SQLite gives it, before its text is parsed into domain types.
@@ -395,10 +409,10 @@ impl RawAlert {
             meta,
             created_at: parse_time(&self.created_at)?,
             opened_at: parse_time(&self.opened_at)?,
-            acknowledged_at: parse_optional_time(self.acknowledged_at)?,
-            resolved_at: parse_optional_time(self.resolved_at)?,
+            acknowledged_at: parse_optional_time(self.acknowledged_at.as_deref())?,
+            resolved_at: parse_optional_time(self.resolved_at.as_deref())?,
             updated_at: parse_time(&self.updated_at)?,
-            last_occurred_at: parse_optional_time(self.last_occurred_at)?,
+            last_occurred_at: parse_optional_time(self.last_occurred_at.as_deref())?,
             integration: self.integration,
             id: self.id,
             title: self.title,

@@ -143,7 +143,10 @@ impl StoredReceipt<'_> {
                     action: result.action.as_str(),
                     outcome: result.outcome.as_str(),
                     state: result.state.map(State::as_str),
-                    reason: result.outcome.reason().map(|reason| reason.as_str()),
+                    reason: result
+                        .outcome
+                        .reason()
+                        .map(crate::lifecycle::Reason::as_str),
                 })
                 .collect(),
         };
@@ -271,8 +274,8 @@ pub(super) fn counts(
     Ok(DeliveryCounts {
         accepted,
         rejected,
-        last_accepted_at: parse_optional_time(last_accepted_at)?,
-        last_rejected_at: parse_optional_time(last_rejected_at)?,
+        last_accepted_at: parse_optional_time(last_accepted_at.as_deref())?,
+        last_rejected_at: parse_optional_time(last_rejected_at.as_deref())?,
     })
 }
 
@@ -364,7 +367,9 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let at = now - Duration::days(age_days) - Duration::milliseconds(index as i64);
+            let at = now
+                - Duration::days(age_days)
+                - Duration::milliseconds(i64::try_from(index).unwrap());
             // The id of exactly `at`: minting one would follow the process's newest id.
             let id = ids::delivery_id_floor(at);
             let row = DeliveryRow {

@@ -56,7 +56,7 @@ pub(super) fn add(
             new.auth.mode(),
             new.auth.header(),
             new.auth.prefix(),
-            new.auth.encoding().map(|encoding| encoding.as_str()),
+            new.auth.encoding().map(crate::auth::Encoding::as_str),
             new.capture_payload,
             now,
             mapping_json(&new.format),
@@ -87,7 +87,7 @@ pub(super) fn update(
             changed.auth.mode(),
             changed.auth.header(),
             changed.auth.prefix(),
-            changed.auth.encoding().map(|encoding| encoding.as_str()),
+            changed.auth.encoding().map(crate::auth::Encoding::as_str),
             changed.capture_payload,
             changed.enabled,
             mapping_json(&changed.format),
@@ -168,7 +168,7 @@ pub(super) fn rotate_secret(
             [name],
             |row| row.get(0),
         )?;
-        if active >= MAX_SECRETS as i64 {
+        if usize::try_from(active).is_ok_and(|active| active >= MAX_SECRETS) {
             return Err(StoreError::TooManySecrets(name.into()));
         }
     } else {

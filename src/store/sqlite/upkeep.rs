@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use super::{deliveries, schema};
 
 /// How often expired idempotency keys and old deliveries are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_EVERY: Duration = Duration::from_mins(1);
 
 /// Keeps the write-ahead log from growing without end under sustained load.
 ///
@@ -111,7 +111,8 @@ impl Pruner {
                 Ok(0) => {}
                 Ok(count) => {
                     log::debug!("pruned {count} {what}");
-                    more |= count == deliveries::PRUNE_BATCH as usize;
+                    more |=
+                        i64::try_from(count).is_ok_and(|count| count == deliveries::PRUNE_BATCH);
                 }
                 Err(error) => log::warn!("could not prune {what}: {error}"),
             }

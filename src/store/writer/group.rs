@@ -91,7 +91,9 @@ pub(super) fn commit(
                 "a group commit failed; every request in it is answered with an error: {error}"
             );
             let why = Failure::of(&error);
-            waiters.into_iter().for_each(|waiter| waiter.fail(why));
+            for waiter in waiters {
+                waiter.fail(why);
+            }
         }
     }
 }

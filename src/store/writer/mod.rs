@@ -31,7 +31,7 @@ pub use publish::WriterObserver;
 /// Applied events kept for live subscribers that fall behind; one that falls further is dropped.
 const BROADCAST_CAPACITY: usize = 4096;
 /// The longest the thread waits for work before it does its backend's upkeep anyway.
-const IDLE_UPKEEP: Duration = Duration::from_secs(60);
+const IDLE_UPKEEP: Duration = Duration::from_mins(1);
 
 /// Tuning for the writer and its SQLite backend.
 #[derive(Debug, Clone, Copy)]
@@ -275,6 +275,9 @@ pub(super) fn commit_now(backend: &mut impl Backend, work: Vec<Work>) -> Vec<Don
         Integration(oneshot::Receiver<Result<(), StoreError>>),
         Nothing,
     }
+    fn stopped<T>() -> Result<T, StoreError> {
+        Err(StoreError::Stopped)
+    }
     let mut answers = Vec::new();
     let jobs = work
         .into_iter()
@@ -305,9 +308,6 @@ pub(super) fn commit_now(backend: &mut impl Backend, work: Vec<Work>) -> Vec<Don
         .collect();
     let mut after = AfterCommit::new(broadcast::channel(4).0, Arc::new(()));
     group::commit(backend, jobs, &mut after);
-    fn stopped<T>() -> Result<T, StoreError> {
-        Err(StoreError::Stopped)
-    }
     answers
         .into_iter()
         .map(|answer| match answer {
