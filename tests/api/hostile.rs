@@ -23,6 +23,7 @@ fn raw_status(app: &TestApp, request: &[u8], trickle: Option<Duration>) -> Optio
                 if stream.write_all(&[*byte]).is_err() {
                     break;
                 }
+                // The slowness is the attack under test, not a wait for something to happen.
                 std::thread::sleep(pause);
             }
         }
@@ -209,6 +210,22 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/PID/status")
 }
 
+/// How many connections wait in the accept queue of the local server listening on `port`: for a
+/// listening socket, the kernel's TCP table shows that queue as its receive queue.
+#[cfg(target_os = "linux")]
+fn waiting_to_be_accepted(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|fields| fields[1].ends_with(&local) && fields[3] == "0A")
+        .and_then(|fields| fields[4].split_once(':'))
+        .and_then(|(_, receive_queue)| usize::from_str_radix(receive_queue, 16).ok())
+        .expect("the server's listening socket in /proc/net/tcp")
+}
+
 /// A thousand clients that connect and stall (half mid-headers, slow-loris style, half silent)
 /// cost bounded memory, never stop the server answering others, and are cut off by the request
 /// timeout.
@@ -245,8 +262,14 @@ fn a_thousand_stalled_clients_cost_bounded_memory_and_are_cut_off() {
             stream
         })
         .collect();
-    // While they hang on, everyone else is served.
-    std::thread::sleep(Duration::from_millis(500));
+    // While they hang on, everyone else is served: once the server has taken every one of them
+    // off its backlog, so that it is holding them (or has already cut the first ones off).
+    let port = address.rsplit_once(':').unwrap().1.parse().unwrap();
+    wait_until(
+        "the server has accepted every stalled client",
+        PATIENCE,
+        || waiting_to_be_accepted(port) == 0,
+    );
     let response = client
         .post(format!("{}/hooks/held", server.address))
         .header("pagertree-token", TOKEN)

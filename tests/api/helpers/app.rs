@@ -1,8 +1,10 @@
-//! `spawn_app()` and the helpers every test uses.
+//! The server in-process: `spawn_app()`, the `TestApp` it answers with and its named requests,
+//! the integrations every test app starts with, its settings and clock, and waiting for things.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, Once};
+use std::time::{Duration, Instant};
 
 use alertgate::config::{Config, DEFAULT_MAX_BODY};
 use alertgate::integration::IntegrationOptions;
@@ -12,9 +14,7 @@ use alertgate::startup::Application;
 use alertgate::store::{Database, TimelineEntry, WriterSettings};
 use alertgate::time::Clock;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::blocking::{Client, Response};
-use sha2::Sha256;
 use tempfile::TempDir;
 
 /// Secrets of the integrations every test app starts with.
@@ -435,16 +435,25 @@ impl TestClock {
     }
 }
 
-/// Lower-case hex HMAC-SHA256 of `body` under `key`, computed independently of alertgate.
-pub fn hmac_hex(key: &str, body: &[u8]) -> String {
-    let tag = hmac_bytes(key.as_bytes(), body);
-    tag.iter().map(|byte| format!("{byte:02x}")).collect()
-}
+/// How long a test waits for something that takes milliseconds when all is well: long enough for
+/// a loaded machine, short enough that a hang fails the test instead of stalling the run.
+pub const PATIENCE: Duration = Duration::from_secs(10);
 
-pub fn hmac_bytes(key: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    mac.update(body);
-    mac.finalize().into_bytes().to_vec()
+/// How often `wait_until` checks: often enough that no test waits noticeably longer than it must.
+const POLL_EVERY: Duration = Duration::from_millis(5);
+
+/// Checks `condition` every few milliseconds until it holds; panics naming `what` once `deadline`
+/// has passed without it. Tests wait for something to have happened this way, never with a fixed
+/// sleep: a sleep is too short on a busy machine and needlessly long everywhere else.
+pub fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < deadline,
+            "waited {deadline:?} and still not: {what}"
+        );
+        std::thread::sleep(POLL_EVERY);
+    }
 }
 
 /// The JSON body of a response.
@@ -461,119 +470,6 @@ pub fn fixture(path: &str) -> Vec<u8> {
 /// A minimal create event.
 pub fn create(id: &str) -> serde_json::Value {
     serde_json::json!({"event_type": "create", "Id": id, "Title": format!("Alert {id}")})
-}
-
-/// The real `alertgate` binary, for what only a separate process can show: the CLI, `kill -9`,
-/// signals, first-run output.
-pub fn alertgate(db: &std::path::Path) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_alertgate"));
-    command
-        .env_remove("ALERTGATE_API_TOKEN")
-        .env_remove("ALERTGATE_ADMIN_TOKEN")
-        .env_remove("ALERTGATE_BIND")
-        .env("ALERTGATE_DB", db)
-        .env("RUST_LOG", "warn");
-    command
-}
-
-/// A server running as its own process.
-pub struct ServerProcess {
-    pub child: std::process::Child,
-    pub address: String,
-}
-
-impl ServerProcess {
-    /// Starts `alertgate serve` on a free port and waits until it listens.
-    pub fn start(db: &std::path::Path) -> ServerProcess {
-        Self::start_with(alertgate(db))
-    }
-
-    /// Starts `command` (the binary with its environment set) on a free port.
-    pub fn start_with(mut command: std::process::Command) -> ServerProcess {
-        use std::io::BufRead;
-        let mut child = command
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let (line_sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if line_sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let address = loop {
-            let line = lines
-                .recv_timeout(std::time::Duration::from_secs(30))
-                .expect("the server says where it listens");
-            if let Some(rest) = line.strip_prefix("alertgate listening on ") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        // Keep draining, so a full pipe never blocks the server.
-        std::thread::spawn(move || while lines.recv().is_ok() {});
-        ServerProcess { child, address }
-    }
-
-    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Response {
-        let mut request = Client::new()
-            .post(format!("{}{path}", self.address))
-            .body(body.into());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().expect("the server answers")
-    }
-
-    /// SIGTERM: asks the server to stop as an init system would.
-    #[cfg(unix)]
-    pub fn terminate(&self) {
-        let pid = self.child.id().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "SIGTERM reached the server");
-    }
-
-    /// SIGKILL: no chance to clean up.
-    pub fn kill_hard(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs the binary with `args` on `db`; answers (success, stdout, stderr).
-pub fn run_cli(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let output = alertgate(db).args(args).output().expect("the binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// The routing key that `integration add --format pagerduty` printed.
-pub fn printed_routing_key(output: &str) -> String {
-    output
-        .lines()
-        .find_map(|line| line.strip_prefix("routing key: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the routing key is printed")
-        .to_string()
 }
 
 /// `text` percent-encoded for use as one path segment.
@@ -596,42 +492,4 @@ pub fn ids(page: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|alert| alert["id"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// Adds, through the CLI, the two integrations the process-level tests send to: `tok` (token
-/// auth with `TOKEN`) and `sig` (HMAC-SHA256 of the body in `X-Signature` with `HMAC_KEY`).
-pub fn add_sender_integrations(db: &std::path::Path) {
-    assert!(run_cli(db, &["integration", "add", "tok", "--secret", TOKEN]).0);
-    let hmac = [
-        "integration",
-        "add",
-        "sig",
-        "--auth",
-        "hmac-sha256",
-        "--header",
-        "X-Signature",
-        "--secret",
-        HMAC_KEY,
-    ];
-    assert!(run_cli(db, &hmac).0);
-}
-
-/// A POST of `body` to `/hooks/{integration}` with the credential `add_sender_integrations` set up.
-pub fn sender_request(
-    client: &Client,
-    address: &str,
-    integration: &str,
-    idempotency_key: &str,
-    body: &str,
-) -> reqwest::blocking::RequestBuilder {
-    let request = client
-        .post(format!("{address}/hooks/{integration}"))
-        .header("content-type", "application/json")
-        .header("Idempotency-Key", idempotency_key)
-        .body(body.to_string());
-    if integration == "tok" {
-        request.header("pagertree-token", TOKEN)
-    } else {
-        request.header("X-Signature", hmac_hex(HMAC_KEY, body.as_bytes()))
-    }
 }
