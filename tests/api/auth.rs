@@ -162,25 +162,6 @@ fn standard_webhooks_accepts_the_specification_example_vector() {
     assert_refused(tampered, "a tampered Standard Webhooks body");
 }
 
-/// Signs `body` the Standard Webhooks way at `timestamp`.
-fn standard_webhooks_headers(
-    secret: &str,
-    id: &str,
-    timestamp: i64,
-    body: &str,
-) -> Vec<(String, String)> {
-    let key = STANDARD
-        .decode(secret.trim_start_matches("whsec_"))
-        .unwrap();
-    let signed = format!("{id}.{timestamp}.{body}");
-    let signature = STANDARD.encode(hmac_bytes(&key, signed.as_bytes()));
-    vec![
-        ("webhook-id".into(), id.into()),
-        ("webhook-timestamp".into(), timestamp.to_string()),
-        ("webhook-signature".into(), format!("v1,{signature}")),
-    ]
-}
-
 fn post_signed(
     app: &TestApp,
     headers: &[(String, String)],

@@ -106,29 +106,14 @@ fn the_same_delivery_sent_many_times_at_once_applies_once() {
 fn standard_webhooks_message_ids_are_idempotency_keys() {
     let app = spawn_app();
     let body = create("sw-idem").to_string();
-    let timestamp = chrono::Utc::now().timestamp().to_string();
-    let signed = format!("msg_1.{timestamp}.{body}");
-    let key = base64_decode(SW_SECRET.trim_start_matches("whsec_"));
-    let signature = format!("v1,{}", base64_encode(&hmac_bytes(&key, signed.as_bytes())));
-    let headers = [
-        ("webhook-id", "msg_1"),
-        ("webhook-timestamp", timestamp.as_str()),
-        ("webhook-signature", &signature),
-    ];
+    let now = chrono::Utc::now().timestamp();
+    let signed = standard_webhooks_headers(SW_SECRET, "msg_1", now, &body);
+    let headers: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
     assert_eq!(app.post_hook("sw", &headers, body.clone()).status(), 202);
     let again = app.post_hook("sw", &headers, body);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(app.alert("sw", "sw-idem").unwrap().occurrences, 1);
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .unwrap()
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -1,16 +1,20 @@
 //! What the tests share, one job to a file:
 //!
-//! - `app`: the server in-process (`spawn_app()`, `TestApp` and its requests, the standard
-//!   integrations, settings, the test clock, waiting for things);
+//! - `app`: the server in-process (`spawn_app()`, `TestApp` and its requests, settings, the test
+//!   clock, waiting for things);
+//! - `integrations`: the integrations every test app starts with, and their secrets;
 //! - `process`: the real binary as its own process (`ServerProcess`, the CLI);
-//! - `signing`: credentials computed for a request (HMAC signatures, signed requests).
+//! - `signing`: credentials computed for a request (HMAC and Standard Webhooks signatures,
+//!   signed requests).
 //!
 //! Everything is re-exported here, so a test needs only `use crate::helpers::*;`.
 
 mod app;
+mod integrations;
 mod process;
 mod signing;
 
 pub use app::*;
+pub use integrations::*;
 pub use process::*;
 pub use signing::*;

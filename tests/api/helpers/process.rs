@@ -5,7 +5,7 @@ use std::sync::mpsc;
 
 use reqwest::blocking::{Client, Response};
 
-use super::app::{HMAC_KEY, TOKEN};
+use super::integrations::{HMAC_KEY, TOKEN};
 
 /// The real `alertgate` binary, for what only a separate process can show: the CLI, `kill -9`,
 /// signals, first-run output.

@@ -1,11 +1,12 @@
 //! Credentials computed for a request, independently of alertgate: HMAC signatures, and requests
 //! signed for the integrations a test set up.
 
+use base64::Engine;
 use hmac::{Hmac, Mac};
 use reqwest::blocking::Client;
 use sha2::Sha256;
 
-use super::app::{HMAC_KEY, TOKEN};
+use super::integrations::{HMAC_KEY, TOKEN};
 
 /// Lower-case hex HMAC-SHA256 of `body` under `key`, computed independently of alertgate.
 pub fn hmac_hex(key: &str, body: &[u8]) -> String {
@@ -37,4 +38,24 @@ pub fn sender_request(
     } else {
         request.header("X-Signature", hmac_hex(HMAC_KEY, body.as_bytes()))
     }
+}
+
+/// Signs `body` the Standard Webhooks way at `timestamp`.
+pub fn standard_webhooks_headers(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &str,
+) -> Vec<(String, String)> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let signed = format!("{id}.{timestamp}.{body}");
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(hmac_bytes(&key, signed.as_bytes()));
+    vec![
+        ("webhook-id".into(), id.into()),
+        ("webhook-timestamp".into(), timestamp.to_string()),
+        ("webhook-signature".into(), format!("v1,{signature}")),
+    ]
 }
