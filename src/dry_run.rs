@@ -125,9 +125,7 @@ fn check_auth(
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
     let verified = if integration.auth == AuthMethod::RoutingKey {
-        let key = json
-            .and_then(|json| json.get("routing_key"))
-            .and_then(serde_json::Value::as_str);
+        let key = json.and_then(auth::routing_key);
         auth::verify_routing_key(key, &integration.secrets)
     } else {
         auth::verify(

@@ -94,6 +94,11 @@ pub fn verify(
     }
 }
 
+/// Where a `routing-key` sender puts its credential: the body's top-level `routing_key`.
+pub fn routing_key(body: &serde_json::Value) -> Option<&str> {
+    body.get("routing_key").and_then(serde_json::Value::as_str)
+}
+
 /// `routing-key` mode: the `routing_key` read from the body is one of `keys`, in constant time.
 pub fn verify_routing_key(given: Option<&str>, keys: &[Secret]) -> Result<(), AuthError> {
     let given = given.ok_or_else(|| AuthError::MissingCredential("routing_key".into()))?;

@@ -207,8 +207,7 @@ fn find_by_name(state: &AppState, name: &str) -> Result<Arc<Integration>, ApiErr
 
 /// The enabled PagerDuty integration whose routing key the body carries.
 fn find_by_routing_key(state: &AppState, json: &Value) -> Result<Arc<Integration>, ApiError> {
-    json.get("routing_key")
-        .and_then(Value::as_str)
+    auth::routing_key(json)
         .and_then(|key| state.integrations.by_routing_key(key))
         .ok_or_else(|| {
             ApiError::InvalidPayload(FormatError::new(
@@ -236,8 +235,7 @@ fn check_routing_key(integration: &Integration, json: &Value) -> Result<(), ApiE
     if integration.auth != AuthMethod::RoutingKey {
         return Ok(());
     }
-    let key = json.get("routing_key").and_then(Value::as_str);
-    auth::verify_routing_key(key, &integration.secrets)
+    auth::verify_routing_key(auth::routing_key(json), &integration.secrets)
         .map_err(|error| unauthorized(integration, &error))
 }
 
