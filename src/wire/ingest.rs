@@ -28,7 +28,10 @@ impl<'a> From<&'a Receipt> for ReceiptJson<'a> {
 }
 
 /// The results as they are, without collecting them first: this is every `202`'s body.
-fn results<S: Serializer>(results: &&[EventResult], serializer: S) -> Result<S::Ok, S::Error> {
+pub(super) fn results<S: Serializer>(
+    results: &&[EventResult],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(results.iter().map(EventResultJson::from))
 }
 

@@ -211,19 +211,12 @@ pub struct TestRequest {
 pub struct DryRunJson<'a> {
     /// Null when no headers were given and authentication was skipped.
     pub auth: Option<AuthCheckJson>,
-    #[serde(serialize_with = "dry_run_results")]
+    #[serde(serialize_with = "super::ingest::results")]
     #[schema(value_type = Vec<EventResultJson>)]
     pub results: &'a [EventResult],
     /// Present when the body could not be read, as the real request would be answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<BodyErrorJson<'a>>,
-}
-
-fn dry_run_results<S: serde::Serializer>(
-    results: &&[EventResult],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_seq(results.iter().map(EventResultJson::from))
 }
 
 impl<'a> From<&'a DryRun> for DryRunJson<'a> {
