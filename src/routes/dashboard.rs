@@ -22,29 +22,35 @@ struct Asset {
     body: &'static str,
 }
 
-const INDEX: Asset = Asset {
-    name: "index.html",
-    content_type: "text/html; charset=utf-8",
-    body: include_str!("../dashboard/index.html"),
-};
+/// The [`Asset`] for `src/dashboard/{name}`: the name it is served under is its file's name.
+macro_rules! embed {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_str!(concat!("../dashboard/", $name)),
+        }
+    };
+}
 
-/// Everything the page loads, under `/dashboard/`.
-const ASSETS: [Asset; 3] = [
-    Asset {
-        name: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../dashboard/app.js"),
-    },
-    Asset {
-        name: "app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../dashboard/app.css"),
-    },
-    Asset {
-        name: "favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_str!("../dashboard/favicon.svg"),
-    },
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+const INDEX: Asset = embed!("index.html", "text/html; charset=utf-8");
+
+/// Everything the page loads, under `/dashboard/`: `app.js` and the ES modules it imports, the
+/// style sheet and the icon.
+const ASSETS: [Asset; 11] = [
+    embed!("app.js", JAVASCRIPT),
+    embed!("api.js", JAVASCRIPT),
+    embed!("token.js", JAVASCRIPT),
+    embed!("format.js", JAVASCRIPT),
+    embed!("filters.js", JAVASCRIPT),
+    embed!("list.js", JAVASCRIPT),
+    embed!("detail.js", JAVASCRIPT),
+    embed!("stream.js", JAVASCRIPT),
+    embed!("stats.js", JAVASCRIPT),
+    embed!("app.css", "text/css; charset=utf-8"),
+    embed!("favicon.svg", "image/svg+xml"),
 ];
 
 /// `GET /`
@@ -80,19 +86,118 @@ fn serve(asset: &Asset) -> HttpResponse {
 mod tests {
     use super::*;
 
+    fn embedded(name: &str) -> Option<&'static Asset> {
+        ASSETS.iter().find(|asset| asset.name == name)
+    }
+
+    /// The page's ES modules: `app.js` and everything it imports.
+    fn modules() -> impl Iterator<Item = &'static Asset> {
+        ASSETS
+            .iter()
+            .filter(|asset| asset.content_type == JAVASCRIPT)
+    }
+
+    /// The values of every `attribute="…"` in `html`.
+    fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
+        let opening = format!(" {attribute}=\"");
+        html.split(opening.as_str())
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect()
+    }
+
+    /// What each static `import` in `module` names. This page writes one import per line,
+    /// `import { a, b } from './x.js';`; a line this cannot read fails the test rather than
+    /// escape the checks.
+    fn imports(module: &Asset) -> Vec<&'static str> {
+        module
+            .body
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with("import ") || line.starts_with("import{"))
+            .map(|line| {
+                let statement = line.trim_end_matches(';');
+                let quoted = match statement.rsplit_once(" from ") {
+                    Some((_, quoted)) => quoted,
+                    None => statement.trim_start_matches("import").trim_start(),
+                };
+                ['\'', '"']
+                    .into_iter()
+                    .find_map(|quote| quoted.strip_prefix(quote)?.strip_suffix(quote))
+                    .unwrap_or_else(|| panic!("{}: cannot read `{line}`", module.name))
+            })
+            .collect()
+    }
+
     #[test]
     fn the_page_loads_only_embedded_assets() {
-        for reference in [
+        let mut references = attribute_values(INDEX.body, "src");
+        references.extend(attribute_values(INDEX.body, "href"));
+        for expected in [
             "/dashboard/app.js",
             "/dashboard/app.css",
             "/dashboard/favicon.svg",
         ] {
-            assert!(INDEX.body.contains(reference), "{reference}");
-            let name = reference.trim_start_matches("/dashboard/");
-            assert!(ASSETS.iter().any(|asset| asset.name == name), "{name}");
+            assert!(references.contains(&expected), "{expected}");
         }
-        let everything = [INDEX.body, ASSETS[0].body, ASSETS[1].body].concat();
-        assert!(!everything.contains("http://") && !everything.contains("https://"));
+        for reference in references {
+            let name = reference.strip_prefix("/dashboard/");
+            assert!(name.and_then(embedded).is_some(), "{reference}");
+        }
+        assert!(INDEX
+            .body
+            .contains(r#"<script type="module" src="/dashboard/app.js"></script>"#));
         assert!(!INDEX.body.contains("<script>") && !INDEX.body.contains("style="));
+        // Modules arrive with app.js rather than one round trip after it.
+        for module in modules() {
+            let preload = format!(
+                r#"<link rel="modulepreload" href="/dashboard/{}">"#,
+                module.name
+            );
+            assert!(
+                module.name == "app.js" || INDEX.body.contains(&preload),
+                "{preload}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_module_imported_is_embedded_and_every_embedded_module_is_imported() {
+        let mut reached = vec!["app.js"];
+        let mut next = 0;
+        while let Some(&name) = reached.get(next) {
+            next += 1;
+            let module = embedded(name).unwrap_or_else(|| panic!("{name} is not embedded"));
+            assert_eq!(module.content_type, JAVASCRIPT, "{name}");
+            assert!(!module.body.contains("import("), "{name}: a dynamic import");
+            for specifier in imports(module) {
+                let imported = specifier.strip_prefix("./").unwrap_or_else(|| {
+                    panic!("{name} imports `{specifier}`, not a file beside it")
+                });
+                if !reached.contains(&imported) {
+                    reached.push(imported);
+                }
+            }
+        }
+        for module in modules() {
+            assert!(
+                reached.contains(&module.name),
+                "{} is never imported",
+                module.name
+            );
+        }
+    }
+
+    #[test]
+    fn no_asset_refers_to_an_outside_url() {
+        for asset in ASSETS.iter().chain([&INDEX]) {
+            // An XML namespace is a name, never fetched.
+            let body = asset
+                .body
+                .replace(r#"xmlns="http://www.w3.org/2000/svg""#, "");
+            for outside in ["http:", "https:", "\"//", "'//", "`//", "(//"] {
+                assert!(!body.contains(outside), "{}: {outside}", asset.name);
+            }
+        }
     }
 }

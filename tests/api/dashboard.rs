@@ -11,7 +11,8 @@ fn the_dashboard_and_its_assets_are_served_with_a_same_origin_policy() {
     });
     for (path, content_type, marker) in [
         ("/", "text/html", "<table id=\"alerts\">"),
-        ("/dashboard/app.js", "text/javascript", "/v1/stream"),
+        ("/dashboard/app.js", "text/javascript", "from './list.js'"),
+        ("/dashboard/api.js", "text/javascript", "/v1/stream"),
         ("/dashboard/app.css", "text/css", "prefers-color-scheme"),
         ("/dashboard/favicon.svg", "image/svg+xml", "<svg"),
     ] {
