@@ -4,8 +4,10 @@
 //! a gauge the writer moves on each transition, loaded once at start, so a scrape never scans a
 //! table; the database and WAL sizes are read from the file system at scrape time.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,14 +22,14 @@ use crate::store::{StateCounts, WriterObserver};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
+    route: Arc<str>,
     integration: String,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: Arc<str>,
     status: u16,
 }
 
@@ -56,6 +58,8 @@ pub struct Metrics {
     database_bytes: Gauge<f64, AtomicU64>,
     wal_bytes: Gauge<f64, AtomicU64>,
     database: PathBuf,
+    /// Route pattern → its label, spelled once (a few dozen at most: one per route).
+    route_labels: RwLock<HashMap<String, Arc<str>>>,
 }
 
 impl Metrics {
@@ -74,6 +78,7 @@ impl Metrics {
             database_bytes: Gauge::default(),
             wal_bytes: Gauge::default(),
             database: database.to_path_buf(),
+            route_labels: RwLock::default(),
         }
         .registered()
     }
@@ -130,22 +135,33 @@ impl Metrics {
         self
     }
 
-    /// One answered request. `route` is the route pattern (`/hooks/:integration`), never the
+    /// One answered request. `route` is the route pattern (`/hooks/{integration}`), never the
     /// raw path, and `integration` a configured one or `-`, so label values stay few.
     pub fn observe_request(&self, route: &str, integration: &str, status: u16, seconds: f64) {
+        let route = self.route_label(route);
         let labels = RequestLabels {
-            route: route.to_string(),
+            route: route.clone(),
             integration: integration.to_string(),
             status,
         };
         self.requests.get_or_create(&labels).inc();
-        let labels = RouteLabels {
-            route: labels.route,
-            status,
-        };
         self.request_duration
-            .get_or_create(&labels)
+            .get_or_create(&RouteLabels { route, status })
             .observe(seconds);
+    }
+
+    /// The label of a route pattern: `/hooks/:integration`, Prometheus' usual spelling. Made
+    /// once per route and shared after, so counting a request spells nothing anew.
+    fn route_label(&self, pattern: &str) -> Arc<str> {
+        if let Some(label) = self.route_labels.read().expect("labels lock").get(pattern) {
+            return label.clone();
+        }
+        let label: Arc<str> = pattern.replace('{', ":").replace('}', "").into();
+        self.route_labels
+            .write()
+            .expect("labels lock")
+            .insert(pattern.to_string(), label.clone());
+        label
     }
 
     /// Sets the alert gauge from a count of the table (at start, and after a purge).

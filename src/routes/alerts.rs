@@ -263,7 +263,8 @@ async fn act(
                 outcome: outcome.as_str(),
             });
             RequestNote {
-                integration: Some(integration),
+                // Labels name configured integrations only; an alert may outlive its own.
+                integration: state.integrations.get(&integration).map(|_| integration),
                 summary: Some(outcome.as_str().to_string()),
             }
             .attach(&mut response);

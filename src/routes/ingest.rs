@@ -16,9 +16,10 @@
 //! | the idempotency key | 400 | `intake` |
 //! | applied in one transaction and committed | 202, or 503 | `store` |
 //!
-//! Once the integration is known, every refusal is recorded in its delivery log, with the
-//! status the endpoint answers and (except a `401`'s) the body when the integration captures
-//! payloads. Each endpoint turns the outcome into its own answer.
+//! Once the integration is known, a refusal by any of these checks is recorded in its delivery
+//! log, with the status and code the endpoint answers and (except a `401`'s) the body when the
+//! integration captures payloads; a store that cannot take the work (`503`) records nothing, as
+//! nothing about the request was wrong. Each endpoint turns the outcome into its own answer.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,11 +65,12 @@ pub enum Reading {
 pub struct Endpoint<'a> {
     pub addressed: Addressed<'a>,
     pub reading: Reading,
-    /// The status and code a refusal is answered with on this endpoint, for the delivery log.
+    /// The status and code a refusal is answered with on this endpoint, for the delivery log
+    /// and the request log.
     pub refused_as: fn(&ApiError) -> (u16, &'static str),
 }
 
-/// A delivery applied (or replayed) and committed.
+/// A delivery applied and committed now, or replayed from an earlier one.
 pub struct Delivered {
     pub integration: Arc<Integration>,
     pub reply: IngestReply,
@@ -113,31 +115,37 @@ pub struct Refused {
     pub error: ApiError,
     /// The integration, when the refusal came after it was found.
     pub integration: Option<Arc<Integration>>,
+    /// The code the endpoint answers it with.
+    code: &'static str,
 }
 
 impl Refused {
-    /// What the request log says of it: the error's code, and for a name that is not an
+    /// What the request log says of it: the endpoint's code, and for a name that is not an
     /// integration, the name as asked (escaped and cut short: anyone can send one).
     pub fn note(&self) -> RequestNote {
         let summary = match &self.error {
             ApiError::UnknownIntegration(name) => {
-                format!("{} name=\"{}\"", self.error.code(), observe::escaped(name))
+                format!("{} name=\"{}\"", self.code, observe::escaped(name))
             }
-            error => error.code().to_string(),
+            _ => self.code.to_string(),
         };
         RequestNote {
             integration: self.integration.as_ref().map(|found| found.name.clone()),
             summary: Some(summary),
         }
     }
+}
 
-    /// A refusal before the integration is known: nothing to record it under.
-    fn unaddressed(error: ApiError) -> Refused {
-        Refused {
-            error,
-            integration: None,
-        }
-    }
+/// What a refusal leaves in the delivery log.
+#[derive(Clone, Copy)]
+enum Logged<'b> {
+    /// Nothing: the integration is not known yet, or the store could not take the work.
+    Nothing,
+    /// The refusal without the body: there was none yet, or it came from someone who could
+    /// not prove who they are.
+    WithoutBody,
+    /// The refusal and, when the integration captures payloads, the body.
+    WithBody(&'b [u8]),
 }
 
 /// Runs one delivery through every step, in order.
@@ -149,25 +157,28 @@ pub async fn ingest(
 ) -> Result<Delivered, Refused> {
     let delivery = Delivery::start(request, state, endpoint);
     let headers = request.headers();
-    intake::check_header_size(headers, state.max_header_bytes).map_err(Refused::unaddressed)?;
-    let named = match endpoint.addressed {
-        Addressed::ByName(name) => Some(find_by_name(state, name).map_err(Refused::unaddressed)?),
-        Addressed::ByRoutingKey => None,
+    let refuse = |integration: Option<&Arc<Integration>>, logged, error| {
+        delivery.refuse(state, headers, integration, logged, error)
     };
-    let refuse = |integration: Option<&Arc<Integration>>, body, error| {
-        delivery.refuse(state, headers, integration, body, error)
+    intake::check_header_size(headers, state.max_header_bytes)
+        .map_err(|error| refuse(None, Logged::Nothing, error))?;
+    let named = match endpoint.addressed {
+        Addressed::ByName(name) => {
+            Some(find_by_name(state, name).map_err(|error| refuse(None, Logged::Nothing, error))?)
+        }
+        Addressed::ByRoutingKey => None,
     };
     let body = intake::read_body(headers, payload, state)
         .await
-        .map_err(|error| refuse(named.as_ref(), None, error))?;
+        .map_err(|error| refuse(named.as_ref(), Logged::WithoutBody, error))?;
     if let Some(integration) = named
         .as_ref()
         .filter(|found| found.auth != AuthMethod::RoutingKey)
     {
         authenticate(integration, headers, &body, state)
-            .map_err(|error| refuse(Some(integration), None, error))?;
+            .map_err(|error| refuse(Some(integration), Logged::WithoutBody, error))?;
     }
-    let with_body = Some(body.as_slice());
+    let with_body = Logged::WithBody(&body);
     intake::check_content_type(headers)
         .map_err(|error| refuse(named.as_ref(), with_body, error))?;
     let json = state
@@ -177,22 +188,20 @@ pub async fn ingest(
     let integration = match named {
         Some(integration) => {
             check_routing_key(&integration, &json)
-                .map_err(|error| refuse(Some(&integration), None, error))?;
+                .map_err(|error| refuse(Some(&integration), Logged::WithoutBody, error))?;
             integration
         }
-        None => find_by_routing_key(state, &json).map_err(Refused::unaddressed)?,
+        None => find_by_routing_key(state, &json)
+            .map_err(|error| refuse(None, Logged::Nothing, error))?,
     };
     let events = read_events(endpoint.reading, &integration, &json, state)
         .map_err(|error| refuse(Some(&integration), with_body, error))?;
-    let idempotency_key = intake::idempotency_key(headers)
+    let idempotency_key = intake::idempotency_key(headers, &integration.auth)
         .map_err(|error| refuse(Some(&integration), with_body, error))?;
     let submitted = delivery.submit(state, &integration, events, idempotency_key, &body);
     match submitted.await {
         Ok(reply) => Ok(Delivered { integration, reply }),
-        Err(error) => Err(Refused {
-            error,
-            integration: Some(integration),
-        }),
+        Err(error) => Err(refuse(Some(&integration), Logged::Nothing, error)),
     }
 }
 
@@ -286,32 +295,40 @@ impl Delivery {
     }
 
     /// Refuses the delivery with `error`, and records it in the delivery log of `integration`
-    /// when it is known (with `body`, when given and captured).
+    /// as `logged` says.
     fn refuse(
         &self,
         state: &AppState,
         headers: &HeaderMap,
         integration: Option<&Arc<Integration>>,
-        body: Option<&[u8]>,
+        logged: Logged<'_>,
         error: ApiError,
     ) -> Refused {
-        if let Some(integration) = integration {
-            let (status, error_code) = (self.refused_as)(&error);
+        let (status, code) = (self.refused_as)(&error);
+        let body = match logged {
+            Logged::Nothing => None,
+            Logged::WithoutBody => Some(None),
+            Logged::WithBody(body) => Some(Some(body)),
+        };
+        if let (Some(integration), Some(body)) = (integration, body) {
             state.store.record_rejected(RejectedDelivery {
                 id: self.id.clone(),
                 integration: integration.name.clone(),
                 at: self.received_at,
                 status,
-                error_code,
+                error_code: code,
                 duration_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
                 remote_addr: self.remote_addr.clone(),
-                idempotency_key: intake::idempotency_key(headers).ok().flatten(),
+                idempotency_key: intake::idempotency_key(headers, &integration.auth)
+                    .ok()
+                    .flatten(),
                 captured_body: captured(integration, body),
             });
         }
         Refused {
             error,
             integration: integration.cloned(),
+            code,
         }
     }
 

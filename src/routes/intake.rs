@@ -7,11 +7,14 @@ use actix_web::web;
 use futures_util::StreamExt;
 
 use super::AppState;
-use crate::auth::Headers;
+use crate::auth::{AuthMethod, Headers};
 use crate::error::ApiError;
 
 /// Headers that carry an idempotency key, in order of precedence (SPEC §3).
 const IDEMPOTENCY_HEADERS: [&str; 3] = ["idempotency-key", "webhook-id", "svix-id"];
+/// On a `standard-webhooks` integration only the signed message id is a key: an unsigned
+/// `Idempotency-Key` could otherwise turn a captured request into a new one (SPEC §3).
+const SIGNED_ID_HEADERS: [&str; 2] = ["webhook-id", "svix-id"];
 /// The longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -96,9 +99,15 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The first idempotency header present, checked for shape.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some((name, value)) = IDEMPOTENCY_HEADERS
+/// The first idempotency header present (on a `standard-webhooks` integration, of the signed
+/// ids only), checked for shape.
+pub fn idempotency_key(headers: &HeaderMap, auth: &AuthMethod) -> Result<Option<String>, ApiError> {
+    let names: &[&str] = if *auth == AuthMethod::StandardWebhooks {
+        &SIGNED_ID_HEADERS
+    } else {
+        &IDEMPOTENCY_HEADERS
+    };
+    let Some((name, value)) = names
         .iter()
         .find_map(|name| headers.get(*name).map(|value| (name, value)))
     else {

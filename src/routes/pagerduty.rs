@@ -81,14 +81,9 @@ async fn handle(
             Kind::Alert => Reading::IntegrationFormat,
             Kind::Change => Reading::PagerDutyChange,
         },
-        refused_as: |error| {
-            let refusal = Refusal::of(error);
-            let code = if refusal.is_invalid_event() {
-                "invalid_event"
-            } else {
-                error.code()
-            };
-            (refusal.status.as_u16(), code)
+        refused_as: |error| match Refusal::status_of(error) {
+            StatusCode::BAD_REQUEST => (400, "invalid_event"),
+            status => (status.as_u16(), error.code()),
         },
     };
     let (mut response, note) = match ingest::ingest(&request, payload, &state, &endpoint).await {
@@ -137,20 +132,14 @@ impl Refusal {
     /// the size and time limits keep theirs, and whatever else the sender got wrong is
     /// PagerDuty's invalid event (`400`, which its clients do not retry).
     fn of(error: &ApiError) -> Refusal {
-        let status = error.status_code();
+        let status = Refusal::status_of(error);
         let message = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "Request body is too large",
             StatusCode::REQUEST_TIMEOUT => "The request body did not arrive in time",
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "Request headers are too large",
             StatusCode::SERVICE_UNAVAILABLE => "Nothing was applied; retry shortly",
             _ if status.is_server_error() => "Internal error; nothing was applied",
-            _ => {
-                return Refusal {
-                    status: StatusCode::BAD_REQUEST,
-                    message: "Event object is invalid",
-                    errors: vec![error.to_string()],
-                }
-            }
+            _ => "Event object is invalid",
         };
         Refusal {
             status,
@@ -159,9 +148,18 @@ impl Refusal {
         }
     }
 
-    /// Whether this is PagerDuty's `400 invalid event`.
-    fn is_invalid_event(&self) -> bool {
-        self.status == StatusCode::BAD_REQUEST
+    /// The status PagerDuty's clients get for `error`: its own for the limits and for what
+    /// they should retry, `400` for anything else the sender got wrong.
+    fn status_of(error: &ApiError) -> StatusCode {
+        let status = error.status_code();
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::REQUEST_TIMEOUT
+            | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            | StatusCode::SERVICE_UNAVAILABLE => status,
+            _ if status.is_server_error() => status,
+            _ => StatusCode::BAD_REQUEST,
+        }
     }
 
     fn response(&self) -> HttpResponse {

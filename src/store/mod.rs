@@ -30,7 +30,35 @@ pub use work::{
     IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply, Receipt,
     RejectedDelivery,
 };
-pub use writer::{WriterObserver, WriterSettings};
+pub use writer::WriterObserver;
+
+/// How the store writes: the group committer's queue and group size, and the SQLite store's
+/// delivery retention, size limit and log bound.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSettings {
+    /// Requests that may wait for the writer before new ones get `503`.
+    pub queue_capacity: usize,
+    /// Requests applied in one transaction at most.
+    pub max_group: usize,
+    /// How long the delivery log keeps a row.
+    pub keep_deliveries: chrono::Duration,
+    /// The most bytes the database may take; past it, writes fail as on a full disk.
+    pub max_db_bytes: Option<u64>,
+    /// How large the write-ahead log may grow before the writer restarts it.
+    pub wal_limit_bytes: u64,
+}
+
+impl Default for WriterSettings {
+    fn default() -> WriterSettings {
+        WriterSettings {
+            queue_capacity: 4096,
+            max_group: 512,
+            keep_deliveries: chrono::Duration::days(30),
+            max_db_bytes: None,
+            wal_limit_bytes: 1 << 30,
+        }
+    }
+}
 
 /// What the HTTP layer needs from a store.
 pub trait Store: Send + Sync + 'static {

@@ -212,7 +212,7 @@ impl<'a> From<&'a Stats> for StatsJson<'a> {
 
 /// The data of one `alert` event on `/v1/stream`: the alert as the event left it, with what
 /// the event was and did.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize)]
 pub struct StreamedAlert<'a> {
     #[serde(flatten)]
     pub alert: AlertJson<'a>,

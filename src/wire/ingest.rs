@@ -73,6 +73,7 @@ pub struct PagerDutyAccepted<'a> {
     pub message: &'static str,
     /// The alert's key, generated for a trigger without one; absent for change events.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub dedup_key: Option<&'a str>,
 }
 

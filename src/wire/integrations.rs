@@ -18,7 +18,8 @@ use crate::store::{DeliveryCounts, DeliveryRecord};
 use crate::time;
 
 /// How an integration is shown: everything but its secrets, which are only counted.
-#[derive(Debug, Serialize, ToSchema)]
+// No `Debug`: it holds a PagerDuty integration's routing keys.
+#[derive(Serialize, ToSchema)]
 pub struct IntegrationView<'a> {
     pub name: &'a str,
     pub format: &'static str,
@@ -44,7 +45,7 @@ pub struct IntegrationView<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct AuthView<'a> {
     pub mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -90,7 +90,16 @@ fn sigterm_answers_what_is_in_flight_and_exits_0() {
             })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Stop while the senders are busy: once some of their requests have committed.
+    wait_until("a request has committed", PATIENCE, || {
+        rusqlite::Connection::open(&db)
+            .and_then(|connection| {
+                connection.query_row("SELECT count(*) FROM deliveries", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+            })
+            .is_ok_and(|count| count > 0)
+    });
     server.terminate();
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status {status}");

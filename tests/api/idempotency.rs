@@ -117,3 +117,26 @@ fn standard_webhooks_message_ids_are_idempotency_keys() {
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(app.alert("sw", "sw-idem").unwrap().occurrences, 1);
 }
+
+/// SPEC §3: on a standard-webhooks integration the key is the signed `webhook-id`; an unsigned
+/// `Idempotency-Key` beside it cannot make a captured request count as a new one.
+#[test]
+fn a_signed_request_resent_with_another_idempotency_key_is_still_a_replay() {
+    let app = spawn_app();
+    let body = create("sw-captured").to_string();
+    let now = chrono::Utc::now().timestamp();
+    let signed = standard_webhooks_headers(SW_SECRET, "msg_captured", now, &body);
+    let send = |key: &str| {
+        let mut headers: Vec<(&str, &str)> = signed
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        headers.push(("idempotency-key", key));
+        app.post_hook("sw", &headers, body.clone())
+    };
+    assert_eq!(send("first").status(), 202);
+    let again = send("second");
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(app.alert("sw", "sw-captured").unwrap().occurrences, 1);
+}

@@ -127,3 +127,18 @@ fn the_alert_gauge_starts_from_the_database() {
         0.0
     );
 }
+
+/// Every event is counted, those that found no alert to act on among them.
+#[test]
+fn events_ignored_for_want_of_an_alert_are_counted_by_their_reason() {
+    let app = spawn_app();
+    let before = scrape(&app);
+    app.send(&json!({"event_type": "resolve", "Id": "never-created"}));
+    let after = scrape(&app);
+    let labels = [("action", "resolve"), ("outcome", "unknown_alert")];
+    assert_eq!(
+        value(&after, "alertgate_events_total", &labels)
+            - value(&before, "alertgate_events_total", &labels),
+        1.0
+    );
+}

@@ -136,8 +136,16 @@ fn cases() -> Vec<Case> {
         case(M::POST, hook, "/hooks/default")
             .token()
             .body("x".repeat(2 << 20)),
+        case(M::POST, hook, "/hooks/default")
+            .token()
+            .header("x-filler", &"a".repeat(20_000))
+            .body(&create),
         case(M::POST, "/v2/enqueue", "/v2/enqueue").body(&pd),
         case(M::POST, "/v2/enqueue", "/v2/enqueue").body(json!({"routing_key": "nope"})),
+        case(M::POST, "/v2/enqueue", "/v2/enqueue").body("x".repeat(2 << 20)),
+        case(M::POST, "/v2/enqueue", "/v2/enqueue")
+            .header("x-filler", &"a".repeat(20_000))
+            .body(&pd),
         case(M::POST, "/v2/change/enqueue", "/v2/change/enqueue")
             .body(json!({"routing_key": PD_KEY, "payload": {"summary": "deploy", "source": "ci"}})),
         case(M::GET, "/v1/alerts", "/v1/alerts?limit=1"),

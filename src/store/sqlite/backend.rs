@@ -136,31 +136,44 @@ fn in_savepoint<T>(
     writes: &mut apply::Writes<'_>,
     work: impl FnOnce(&mut apply::Writes<'_>) -> Result<T, StoreError>,
 ) -> Result<Result<T, StoreError>, StoreError> {
-    let connection = writes.connection;
+    let apply::Writes {
+        connection,
+        alerts,
+        after,
+        now,
+    } = writes;
     let run = |sql: &str| -> Result<(), rusqlite::Error> {
         connection.prepare_cached(sql)?.execute([]).map(drop)
     };
-    let mark = writes.after.mark();
-    run("SAVEPOINT request")?;
-    match work(writes) {
-        Ok(value) => {
-            run("RELEASE request")?;
-            Ok(Ok(value))
-        }
-        Err(error) => {
-            // Some errors (a full disk among them) make SQLite roll back the whole transaction,
-            // savepoint and all: then the group fails, and with the error that caused it.
-            if run("ROLLBACK TO request")
-                .and_then(|()| run("RELEASE request"))
-                .is_err()
-            {
-                return Err(error);
+    after.apart(|after| {
+        let mut writes = apply::Writes {
+            connection,
+            alerts,
+            after,
+            now: *now,
+        };
+        run("SAVEPOINT request")?;
+        match work(&mut writes) {
+            Ok(value) => {
+                run("RELEASE request")?;
+                Ok(Ok(value))
             }
-            writes.after.roll_back_to(mark);
-            writes.alerts.clear();
-            Ok(Err(error))
+            Err(error) => {
+                // Some errors (a full disk among them) make SQLite roll back the whole
+                // transaction, savepoint and all: then the group fails, with the error that
+                // caused it.
+                if run("ROLLBACK TO request")
+                    .and_then(|()| run("RELEASE request"))
+                    .is_err()
+                {
+                    return Err(error);
+                }
+                // The cached copies may hold what was just undone.
+                writes.alerts.clear();
+                Ok(Err(error))
+            }
         }
-    }
+    })
 }
 
 #[cfg(test)]

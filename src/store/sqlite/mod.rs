@@ -48,9 +48,17 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// A `StoreError` for a stored value that does not parse.
+/// A `StoreError` for a stored value that does not parse, naming the start of it: enough to find
+/// the row, never a whole stored body in a log line.
 fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} `{value}`"))
+    const SHOWN: usize = 64;
+    let start: String = value.chars().take(SHOWN).collect();
+    let more = if value.chars().nth(SHOWN).is_some() {
+        "…"
+    } else {
+        ""
+    };
+    StoreError::Corrupt(format!("{what} `{start}{more}`"))
 }
 
 /// The SQLite store: the writer thread plus a pool of readers.
@@ -78,7 +86,12 @@ impl SqliteStore {
         }
         let backend = backend::SqliteBackend::new(connection, &settings, clock);
         Ok(SqliteStore {
-            writer: Writer::start(backend, settings, observer)?,
+            writer: Writer::start(
+                backend,
+                settings.queue_capacity,
+                settings.max_group,
+                observer,
+            )?,
             readers: Readers::new(path),
             checkpointer: checkpointer::Checkpointer::start(path)?,
         })

@@ -1,11 +1,11 @@
 //! One group: applied in one transaction, retried request by request when one request fails,
 //! and answered after the commit (or all told why not).
 //!
-//! The first attempt keeps the requests of a group together, with nothing between them: in
-//! SQLite a savepoint per request copies every page the request touches into a sub-journal,
-//! about a tenth of the writer's work per event. A request failing is rare (a full disk, a
-//! fault); then that attempt is rolled back whole and the group applied again with each request
-//! kept apart, so that only the failing request is refused.
+//! The first attempt keeps the requests of a group together, with nothing between them, because
+//! keeping each apart has a price (in SQLite a savepoint per request copies every page the
+//! request touches into a sub-journal, about a tenth of the writer's work per event). A request
+//! failing is rare (a full disk, a fault); then that attempt is rolled back whole and the group
+//! applied again with each request kept apart, so that only the failing request is refused.
 
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ use crate::store::StoreError;
 pub(in crate::store) enum Isolation {
     /// Not at all: the cheapest, but one failing request spoils the whole attempt.
     Shared,
-    /// Each request in a savepoint of its own, so that a failing one rolls back alone.
+    /// Each request on its own (in SQL, a savepoint), so that a failing one rolls back alone.
     Apart,
 }
 

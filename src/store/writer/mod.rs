@@ -33,38 +33,12 @@ const BROADCAST_CAPACITY: usize = 4096;
 /// The longest the thread waits for work before it does its backend's upkeep anyway.
 const IDLE_UPKEEP: Duration = Duration::from_mins(1);
 
-/// Tuning for the writer and its SQLite backend.
-#[derive(Debug, Clone, Copy)]
-pub struct WriterSettings {
-    /// Requests that may wait for the writer before new ones get `503`.
-    pub queue_capacity: usize,
-    /// Requests applied in one transaction at most.
-    pub max_group: usize,
-    /// How long the delivery log keeps a row.
-    pub keep_deliveries: chrono::Duration,
-    /// The most bytes the database may take; past it, writes fail as on a full disk.
-    pub max_db_bytes: Option<u64>,
-    /// How large the write-ahead log may grow before the writer restarts it.
-    pub wal_limit_bytes: u64,
-}
-
-impl Default for WriterSettings {
-    fn default() -> WriterSettings {
-        WriterSettings {
-            queue_capacity: 4096,
-            max_group: 512,
-            keep_deliveries: chrono::Duration::days(30),
-            max_db_bytes: None,
-            wal_limit_bytes: 1 << 30,
-        }
-    }
-}
-
 /// What a store supplies to the writer: applying one group in one transaction.
 pub(super) trait Backend: Send + 'static {
     /// Applies `work` in one transaction, each item kept apart as `isolation` says, and commits.
-    /// Answers one `Done` per item, in order. On an error nothing of the group stays, in the
-    /// database or in `after` (the writer rolls `after` back; the backend its own caches).
+    /// Answers one `Done` per item, in order. Each item kept apart runs inside `after.apart`,
+    /// so what a failed one noted is forgotten with it. On an error nothing of the group stays,
+    /// in the database or in `after` (the writer forgets `after`; the backend its own caches).
     fn apply_group(
         &mut self,
         work: &[Work],
@@ -120,15 +94,18 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// Starts the thread. `queue_capacity` requests may wait before more are refused `Busy`;
+    /// a group holds at most `max_group`.
     pub(super) fn start(
         backend: impl Backend,
-        settings: WriterSettings,
+        queue_capacity: usize,
+        max_group: usize,
         observer: Arc<dyn WriterObserver>,
     ) -> Result<Writer, StoreError> {
-        let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity);
+        let (sender, receiver) = mpsc::sync_channel(queue_capacity);
         let (applied, _) = broadcast::channel(BROADCAST_CAPACITY);
         let after = AfterCommit::new(applied.clone(), observer.clone());
-        let max_group = settings.max_group.max(1);
+        let max_group = max_group.max(1);
         let thread = std::thread::Builder::new()
             .name("alertgate-writer".into())
             .spawn(move || run(backend, &receiver, max_group, after))?;
@@ -194,8 +171,10 @@ impl Writer {
         }
     }
 
-    /// Queues a rejected delivery for the log, unless the queue is full: it is dropped then,
-    /// and never takes a place that accepted work needs.
+    /// Queues a rejected delivery for the log when the queue has room; when it is full the
+    /// record is dropped rather than waited for. Rejections share the queue with accepted work
+    /// while it has room, so a flood of them can fill it; the ingest path's rate of recorded
+    /// rejections is what must keep that from happening (SPEC §2).
     pub(super) fn record_rejected(&self, delivery: RejectedDelivery) {
         let job = Message::Job(Work::Rejected(delivery), Waiter::Nobody);
         if self.sender.try_send(job).is_err() {

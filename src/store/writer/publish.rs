@@ -36,7 +36,7 @@ impl WriterObserver for () {
 
 /// How much an `AfterCommit` held at some point, to roll back to.
 #[derive(Debug, Clone, Copy)]
-pub(in crate::store) struct Mark(usize, usize, usize);
+struct Mark(usize, usize, usize);
 
 /// The events and counts of the group being applied.
 pub(in crate::store) struct AfterCommit {
@@ -91,12 +91,28 @@ impl AfterCommit {
         }
     }
 
-    pub(in crate::store) fn mark(&self) -> Mark {
+    /// Runs one request kept apart from the rest of its group (`Isolation::Apart`). When the
+    /// request fails (the inner error) what it noted is forgotten with it; when the group itself
+    /// fails (the outer error) the writer forgets the whole group anyway. A backend runs every
+    /// request it keeps apart through here, so none can publish what it rolled back.
+    pub(in crate::store) fn apart<T, E>(
+        &mut self,
+        work: impl FnOnce(&mut AfterCommit) -> Result<Result<T, E>, E>,
+    ) -> Result<Result<T, E>, E> {
+        let mark = self.mark();
+        let outcome = work(self);
+        if matches!(outcome, Ok(Err(_))) {
+            self.roll_back_to(mark);
+        }
+        outcome
+    }
+
+    fn mark(&self) -> Mark {
         Mark(self.applied.len(), self.counted.len(), self.moved.len())
     }
 
     /// Forgets what was noted since `mark`: its request was rolled back.
-    pub(in crate::store) fn roll_back_to(&mut self, Mark(applied, counted, moved): Mark) {
+    fn roll_back_to(&mut self, Mark(applied, counted, moved): Mark) {
         self.applied.truncate(applied);
         self.counted.truncate(counted);
         self.moved.truncate(moved);

@@ -343,8 +343,8 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 const POLL_EVERY: Duration = Duration::from_millis(5);
 
 /// Checks `condition` every few milliseconds until it holds; panics naming `what` once `deadline`
-/// has passed without it. Tests wait for something to have happened this way, never with a fixed
-/// sleep: a sleep is too short on a busy machine and needlessly long everywhere else.
+/// has passed without it. Tests wait for something to have happened this way rather than with a
+/// fixed sleep: a sleep is too short on a busy machine and needlessly long everywhere else.
 pub fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
