@@ -137,10 +137,14 @@ pub async fn update(
     )
     .await?;
     let integration = load(&state, &path).await?;
-    Ok(HttpResponse::Ok().json(UpdatedIntegration {
-        integration: (&integration).into(),
+    let integration = IntegrationView::from(&integration);
+    Ok(HttpResponse::Ok().json(match &secret {
         // The old secrets did not fit the new auth mode: this one replaces them, shown once.
-        secret: secret.as_ref().map(crate::auth::Secret::expose),
+        Some(secret) => UpdatedIntegration::Rekeyed {
+            integration,
+            secret: secret.expose(),
+        },
+        None => UpdatedIntegration::Kept(integration),
     }))
 }
 

@@ -103,15 +103,18 @@ pub struct IntegrationDetail<'a> {
     pub deliveries_24h: DeliveryCountsJson,
 }
 
-/// An integration after a PATCH.
+/// An integration after a PATCH: the integration itself, or, when the new auth mode did not fit
+/// the old secrets, the integration with the one secret that replaces them all, shown this once
+/// (SPEC §6: the only time PATCH wraps the integration).
 #[derive(Serialize, ToSchema)]
-pub struct UpdatedIntegration<'a> {
-    #[serde(flatten)]
-    pub integration: IntegrationView<'a>,
-    /// Only when the new auth mode did not fit the old secrets: the one that replaces them all,
-    /// shown this once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<&'a str>,
+#[serde(untagged)]
+pub enum UpdatedIntegration<'a> {
+    Rekeyed {
+        integration: IntegrationView<'a>,
+        /// Shown this once.
+        secret: &'a str,
+    },
+    Kept(IntegrationView<'a>),
 }
 
 /// The body of `rotate-secret`; none at all is `keep_old: false`.
