@@ -260,8 +260,8 @@ fn apply_to_nothing(event: &Event) -> Transition {
 /// A sender's event older than what a sender already had applied is stale; manual actions carry
 /// no sender time and are never stale.
 fn is_stale(alert: &Alert, event: &Event) -> bool {
-    match (event.source, event.occurred_at, alert.last_occurred_at) {
-        (Source::Hook, Some(occurred), Some(watermark)) => occurred < watermark,
+    match (ordering_time(event), watermark(alert)) {
+        (Some(time), Some(watermark)) => time < watermark,
         _ => false,
     }
 }
@@ -269,14 +269,30 @@ fn is_stale(alert: &Alert, event: &Event) -> bool {
 /// Only senders move the watermark: a person acknowledging from the API says nothing about the
 /// order of the sender's own events.
 fn advance_watermark(alert: &mut Alert, event: &Event) {
-    if event.source != Source::Hook {
-        return;
-    }
-    if let Some(occurred) = event.occurred_at {
-        if alert.last_occurred_at.is_none_or(|mark| occurred > mark) {
-            alert.last_occurred_at = Some(occurred);
+    if let Some(time) = ordering_time(event) {
+        if watermark(alert).is_none_or(|mark| time > mark) {
+            alert.last_occurred_at = Some(time);
         }
     }
+}
+
+/// When a sender's event happened, for ordering (SPEC §4): its `occurred_at`, but never later
+/// than the moment it is applied, so a sender clock far ahead (or a `Timestamp` of 9999) cannot
+/// make every later event stale. `None` for an event without a time, and for a person's.
+fn ordering_time(event: &Event) -> Option<DateTime<Utc>> {
+    match event.source {
+        Source::Hook => event.occurred_at.map(|occurred| occurred.min(event.at)),
+        Source::Api => None,
+    }
+}
+
+/// The alert's watermark, never later than its last change: a watermark can only have been set
+/// by an event applied by then. This also frees an alert that an earlier alertgate let a future
+/// timestamp lock.
+fn watermark(alert: &Alert) -> Option<DateTime<Utc>> {
+    alert
+        .last_occurred_at
+        .map(|mark| mark.min(alert.updated_at))
 }
 
 fn reopen(alert: &mut Alert, event: &Event) {
@@ -331,6 +347,12 @@ pub fn check_invariants(alert: &Alert) -> Result<(), String> {
     }
     if alert.opened_at < alert.created_at || alert.updated_at < alert.opened_at {
         return fail("created_at <= opened_at <= updated_at");
+    }
+    if alert
+        .last_occurred_at
+        .is_some_and(|mark| mark > alert.updated_at)
+    {
+        return fail("the watermark is no later than the last change");
     }
     Ok(())
 }

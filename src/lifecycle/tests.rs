@@ -335,6 +335,38 @@ fn ignored_events_do_not_move_the_watermark() {
     assert_eq!(again.alert.unwrap().last_occurred_at, Some(t(20)));
 }
 
+/// SPEC §4: for ordering, an event's time is the earlier of its `occurred_at` and when it was
+/// received, so a sender clock far ahead cannot lock the alert.
+#[test]
+fn a_time_in_the_future_counts_as_the_time_it_arrived() {
+    let mut far_future = at_occurred(Action::Create, 0);
+    far_future.occurred_at = Some(Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap());
+    far_future.at = t(100);
+    let opened = apply(None, &far_future).alert;
+    assert_eq!(opened.as_ref().unwrap().last_occurred_at, Some(t(100)));
+    let mut resolve = at_occurred(Action::Resolve, 150);
+    resolve.at = t(200);
+    let resolved = apply(opened.as_ref(), &resolve);
+    assert_eq!(resolved.outcome, Outcome::Resolved);
+    let mut late = at_occurred(Action::Create, 120);
+    late.at = t(300);
+    assert_eq!(
+        apply(resolved.alert.as_ref(), &late).outcome,
+        Outcome::Ignored(Reason::Stale),
+        "an event older than the resolve is still stale"
+    );
+}
+
+/// A watermark an earlier version stored in the future no longer locks the alert: no watermark
+/// is later than the alert's last change.
+#[test]
+fn a_stored_watermark_in_the_future_counts_as_the_last_change() {
+    let mut locked = alert(State::Open);
+    locked.last_occurred_at = Some(Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap());
+    let resolve = at_occurred(Action::Resolve, 50);
+    assert_eq!(apply(Some(&locked), &resolve).outcome, Outcome::Resolved);
+}
+
 #[test]
 fn outcomes_round_trip_through_their_stored_text() {
     let outcomes = [

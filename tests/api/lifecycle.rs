@@ -106,6 +106,24 @@ fn a_late_retry_of_a_create_cannot_reopen_a_resolved_alert() {
     );
 }
 
+/// SPEC §4: a `Timestamp` far in the future orders as the moment it arrived, so the sender's
+/// next real events still apply.
+#[test]
+fn a_timestamp_in_the_future_does_not_lock_the_alert() {
+    let app = spawn_app();
+    let at = |event_type: &str, time: &str| json!({"event_type": event_type, "Id": "future", "Title": "x", "Timestamp": time});
+    result_of(&app, at("create", "9999-12-31T00:00:00Z"));
+    let now = alertgate::time::format(chrono::Utc::now());
+    let resolved = result_of(&app, at("resolve", &now));
+    assert_eq!(outcome(&resolved), ("resolved", "resolved", None));
+    let timeline = app.timeline("default", "future");
+    assert_eq!(
+        timeline[0].occurred_at.as_deref(),
+        Some("9999-12-31T00:00:00.000Z"),
+        "the timeline keeps the sender's time"
+    );
+}
+
 #[test]
 fn a_batch_is_applied_in_order_and_fields_are_refreshed() {
     let app = spawn_app();

@@ -131,6 +131,34 @@ fn a_late_trigger_after_a_timed_resolve_is_stale() {
     );
 }
 
+/// SPEC §4 through PagerDuty's `payload.timestamp`: a trigger dated 9999 orders as when it
+/// arrived, so the resolve and the next trigger still apply.
+#[test]
+fn a_trigger_dated_in_the_future_does_not_lock_the_alert() {
+    let app = spawn_app();
+    let future = event(
+        "trigger",
+        Some("future-1"),
+        Some(payload("9999-12-31T00:00:00Z")),
+    );
+    assert_eq!(enqueue(&app, &future).0, 202);
+    assert_eq!(
+        enqueue(&app, &event("resolve", Some("future-1"), None)).0,
+        202
+    );
+    let now = alertgate::time::format(chrono::Utc::now());
+    assert_eq!(
+        enqueue(
+            &app,
+            &event("trigger", Some("future-1"), Some(payload(&now)))
+        )
+        .0,
+        202
+    );
+    let alert = app.alert("pagerduty", "future-1").unwrap();
+    assert_eq!((alert.state.as_str(), alert.episode), ("open", 2));
+}
+
 #[test]
 fn invalid_events_get_pagerdutys_400_naming_the_field() {
     let app = spawn_app();
