@@ -7,10 +7,12 @@ use super::CliResult;
 use crate::config::{Config, ServeArgs};
 use crate::integration::{IntegrationOptions, NewIntegration};
 use crate::startup::Application;
-use crate::store::Database;
+use crate::store::{Database, ServerLock};
 
 pub(super) fn run(args: ServeArgs, db: PathBuf) -> CliResult {
     let config = Config::new(args, db).map_err(|error| error.to_string())?;
+    // Held until the server has stopped: one server per database file.
+    let _lock = ServerLock::acquire(&config.db).map_err(|error| error.to_string())?;
     let created = create_default_integration(&config)?;
     let addresses = config.bind_addresses().map_err(|error| error.to_string())?;
     let listener = TcpListener::bind(&addresses[..])

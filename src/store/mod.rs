@@ -25,7 +25,7 @@ pub use records::{
     AlertFilter, AlertPage, AppliedEvent, DeliveryCounts, DeliveryFilter, DeliveryPage,
     DeliveryRecord, StateCounts, Stats, TimelineEntry,
 };
-pub use sqlite::{Database, SqliteStore};
+pub use sqlite::{Database, ServerLock, SqliteStore};
 pub use work::{
     IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply, Receipt,
     RejectedDelivery,
@@ -151,6 +151,15 @@ pub enum StoreError {
     File(#[from] std::io::Error),
     #[error("the database is full (the disk, or --max-db-mb)")]
     Full,
+    /// Another server holds the database (`ServerLock`).
+    #[error(
+        "another alertgate is already serving {database}{}; stop it first, or give this one another --db",
+        holder.map(|pid| format!(" (process {pid})")).unwrap_or_default()
+    )]
+    InUse {
+        database: String,
+        holder: Option<u32>,
+    },
     /// Any other failure of the database itself; its cause is for the log.
     #[error("database error: {0}")]
     Database(Box<dyn std::error::Error + Send + Sync>),

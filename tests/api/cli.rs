@@ -462,3 +462,41 @@ fn equal_api_and_admin_tokens_are_refused_at_start() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("must differ"));
 }
+
+/// Two servers on one database file would corrupt lifecycles: the second refuses to start,
+/// naming the file and the first one's process, while the CLI keeps working beside the first.
+#[test]
+fn a_second_server_on_the_same_database_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    let server = ServerProcess::start(&db);
+    let mut second = alertgate(&db)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut exited = None;
+    wait_until("the second server gives up", PATIENCE, || {
+        exited = second.try_wait().unwrap();
+        exited.is_some()
+    });
+    assert!(!exited.unwrap().success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains(&db.display().to_string())
+            && stderr.contains(&server.child.id().to_string()),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = run_cli(&db, &["integration", "add", "beside", "--secret", TOKEN]);
+    assert!(ok, "{stderr}");
+    wait_until("the server takes the new integration", PATIENCE, || {
+        let body = create("beside-1").to_string();
+        server
+            .post("/hooks/beside", &[("pagertree-token", TOKEN)], body)
+            .status()
+            == 202
+    });
+}

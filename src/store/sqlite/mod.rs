@@ -12,6 +12,7 @@ mod database;
 mod deliveries;
 mod integrations;
 mod listing;
+mod lock;
 mod readers;
 mod schema;
 mod stats;
@@ -36,6 +37,7 @@ use crate::lifecycle::Alert;
 use crate::time::Clock;
 
 pub use database::Database;
+pub use lock::ServerLock;
 use readers::Readers;
 
 impl From<rusqlite::Error> for StoreError {

@@ -85,7 +85,7 @@ pub(super) fn backup(source: &Connection, target: &Path) -> Result<(), StoreErro
 }
 
 #[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_file(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
         .write(true)
@@ -100,7 +100,7 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn create_private_file(_path: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_file(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
