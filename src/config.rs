@@ -10,6 +10,8 @@ use crate::store::WriterSettings;
 
 /// SPEC §3: the default body limit, 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// SPEC §5: beyond loopback, the API and admin tokens are at least this long.
+pub const MIN_NETWORK_TOKEN: usize = 16;
 /// Headers of real senders are a few hundred bytes; 16 KiB leaves room for long tokens.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -96,6 +98,11 @@ pub enum ConfigError {
     OpenApiOnNetwork(String),
     #[error("ALERTGATE_API_TOKEN and ALERTGATE_ADMIN_TOKEN must differ")]
     SameTokens,
+    #[error(
+        "{0} is shorter than {MIN_NETWORK_TOKEN} characters, too easy to guess for a server \
+         listening on {1}; use a longer one (for example `openssl rand -hex 32`)"
+    )]
+    ShortToken(&'static str, String),
     #[error("`{0}` is not an address to listen on: {1}")]
     BadBind(String, String),
     #[error("--max-body must be at least 1 byte")]
@@ -148,8 +155,22 @@ impl Config {
             }
         }
         let addresses = self.bind_addresses()?;
-        if self.api_token.is_none() && !addresses.iter().all(|address| address.ip().is_loopback()) {
+        if addresses.iter().all(|address| address.ip().is_loopback()) {
+            return Ok(());
+        }
+        if self.api_token.is_none() {
             return Err(ConfigError::OpenApiOnNetwork(self.bind.clone()));
+        }
+        for (name, token) in [
+            ("ALERTGATE_API_TOKEN", &self.api_token),
+            ("ALERTGATE_ADMIN_TOKEN", &self.admin_token),
+        ] {
+            if token
+                .as_ref()
+                .is_some_and(|token| token.expose().chars().count() < MIN_NETWORK_TOKEN)
+            {
+                return Err(ConfigError::ShortToken(name, self.bind.clone()));
+            }
         }
         Ok(())
     }
@@ -199,7 +220,17 @@ mod tests {
             config("0.0.0.0:8080", None).check(),
             Err(ConfigError::OpenApiOnNetwork(_))
         ));
-        assert!(config("0.0.0.0:8080", Some("t")).check().is_ok());
+        assert!(matches!(
+            config("0.0.0.0:8080", Some("one space ")).check(),
+            Err(ConfigError::ShortToken("ALERTGATE_API_TOKEN", _))
+        ));
+        assert!(config("0.0.0.0:8080", Some("sixteen-chars-ok"))
+            .check()
+            .is_ok());
+        assert!(
+            config("127.0.0.1:8080", Some("t")).check().is_ok(),
+            "loopback takes any token"
+        );
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// 404: no route matches.
     #[error("there is no such endpoint")]
     NoSuchEndpoint,
+    /// 405: the route exists, but not for this method.
+    #[error("this endpoint does not take {0} requests")]
+    MethodNotAllowed(String),
     /// 404: no such alert.
     #[error("there is no alert `{id}` in integration `{integration}`")]
     UnknownAlert { integration: String, id: String },
@@ -94,6 +97,7 @@ impl ApiError {
         match self {
             ApiError::UnknownIntegration(_) => "integration_not_found",
             ApiError::NoSuchEndpoint => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::UnknownAlert { .. } => "alert_not_found",
             ApiError::IgnoredTransition { reason, .. } => reason.as_str(),
             ApiError::InvalidParameter { .. } => "invalid_parameter",
@@ -143,6 +147,7 @@ impl ResponseError for ApiError {
             ApiError::UnknownIntegration(_)
             | ApiError::NoSuchEndpoint
             | ApiError::UnknownAlert { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::IgnoredTransition { .. }
             | ApiError::IntegrationExists(_)
             | ApiError::TooManySecrets(_) => StatusCode::CONFLICT,

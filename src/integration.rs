@@ -153,13 +153,20 @@ impl IntegrationOptions {
                 Err(default) => default,
             },
         };
-        AuthMethod::from_parts(
+        let method = AuthMethod::from_parts(
             mode,
             header,
             self.prefix.as_deref(),
             self.encoding.as_deref(),
         )
-        .map_err(|(field, message)| invalid(field, message))
+        .map_err(|(field, message)| invalid(field, message))?;
+        if let Some(header) = method.reserved_header() {
+            return Err(invalid(
+                "header",
+                format!("`{header}` already means something else in a request; pick another"),
+            ));
+        }
+        Ok(method)
     }
 
     /// Each sender's own credential when `--auth` is not given: Plerion signs with its preset,
@@ -230,17 +237,19 @@ impl Integration {
     pub fn patched(&self, patch: IntegrationPatch) -> Result<Patched, InvalidIntegration> {
         let enabled = patch.enabled.unwrap_or(self.enabled);
         let checked = self.options_with(patch).validate()?;
-        // The old secrets stay when they still fit the (possibly new) mode; otherwise the
-        // freshly generated one replaces them all.
-        let fits = !self.secrets.is_empty()
-            && self
-                .secrets
-                .iter()
-                .all(|secret| auth::validate_secret(&checked.auth, secret.expose()).is_ok());
+        // SPEC §6: a new auth mode drops every secret of the old one, even one that would pass
+        // its checks (a token sent in the clear must not become an HMAC key), and starts with
+        // the freshly generated one. The same mode keeps its secrets.
+        let same_mode = checked.auth.mode() == self.auth.mode() && !self.secrets.is_empty();
         let new_secret = match checked.auth {
             AuthMethod::None => None,
-            _ if fits => None,
+            _ if same_mode => None,
             _ => checked.secret,
+        };
+        let secrets = match (&checked.auth, &new_secret) {
+            (AuthMethod::None, _) => Vec::new(),
+            (_, Some(secret)) => vec![secret.clone()],
+            (_, None) => self.secrets.clone(),
         };
         Ok(Patched {
             integration: Integration {
@@ -249,10 +258,7 @@ impl Integration {
                 auth: checked.auth,
                 capture_payload: checked.capture_payload,
                 enabled,
-                secrets: match &new_secret {
-                    Some(secret) => vec![secret.clone()],
-                    None => self.secrets.clone(),
-                },
+                secrets,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
             },
@@ -401,6 +407,31 @@ mod tests {
             AuthMethod::Bearer,
             "--auth wins"
         );
+    }
+
+    #[test]
+    fn a_credential_header_the_protocol_already_uses_is_refused() {
+        for (mode, header) in [
+            ("token", "Idempotency-Key"),
+            ("token", "Authorization"),
+            ("token", "Content-Type"),
+            ("token", "webhook-id"),
+            ("hmac-sha256", "svix-signature"),
+            ("hmac-sha256", "content-length"),
+        ] {
+            let mut reserved = options("a");
+            reserved.auth = Some(mode.into());
+            reserved.header = Some(header.into());
+            assert_eq!(
+                reserved.validate().err().unwrap().field,
+                "header",
+                "{mode} {header}"
+            );
+        }
+        let mut hmac_in_authorization = options("a");
+        hmac_in_authorization.auth = Some("hmac-sha256".into());
+        hmac_in_authorization.header = Some("Authorization".into());
+        assert!(hmac_in_authorization.validate().is_ok());
     }
 
     #[test]

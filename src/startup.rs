@@ -5,6 +5,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::{middleware, web, App, HttpServer};
 use tokio::sync::watch;
 
@@ -70,6 +72,16 @@ impl Application {
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(
+                    middleware::ErrorHandlers::new()
+                        .handler(StatusCode::METHOD_NOT_ALLOWED, routes::method_not_allowed),
+                )
+                // JSON and errors are never to be read as anything else (the dashboard's own
+                // files set it too, with the rest of their headers).
+                .wrap(middleware::DefaultHeaders::new().add((
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                )))
                 .wrap(middleware::from_fn(routes::observe::observe))
                 .app_data(state.clone())
                 .configure(routes::configure)

@@ -173,6 +173,30 @@ impl AuthMethod {
 }
 
 /// Header names are RFC 9110 tokens; stored lower-case because lookups ignore case anyway.
+/// Headers the protocol already gives a meaning to (SPEC §2): a credential there would be read as
+/// something else, or something else as the credential. `Authorization` is refused in token mode
+/// only, where the Bearer and Basic modes are the way to use it.
+const RESERVED_HEADERS: [&str; 3] = ["content-type", "content-length", "idempotency-key"];
+const RESERVED_PREFIXES: [&str; 2] = ["webhook-", "svix-"];
+
+impl AuthMethod {
+    /// The credential header, when the protocol already gives it another meaning. A new or
+    /// changed integration may not use one; one stored before the rule still loads.
+    pub fn reserved_header(&self) -> Option<&str> {
+        let (header, token) = match self {
+            AuthMethod::Token { header } => (header.as_str(), true),
+            AuthMethod::HmacSha256 { header, .. } => (header.as_str(), false),
+            _ => return None,
+        };
+        let reserved = RESERVED_HEADERS.contains(&header)
+            || RESERVED_PREFIXES
+                .iter()
+                .any(|prefix| header.starts_with(prefix))
+            || (token && header == "authorization");
+        reserved.then_some(header)
+    }
+}
+
 fn header_name(name: &str) -> Result<String, (&'static str, String)> {
     let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || name.len() > 64 || !name.chars().all(is_token_char) {

@@ -87,12 +87,22 @@ fn filter(params: ListParams) -> Result<AlertFilter, ApiError> {
             Severity::expected,
         )?,
         tag: params.tag.filter(|tag| !tag.is_empty()),
-        title_contains: params.q.filter(|q| !q.is_empty()),
+        title_contains: search_text(params.q)?,
         since: api::time("since", params.since)?,
         until: api::time("until", params.until)?,
         changed_before: api::position(params.cursor.as_deref())?,
         limit: api::limit(params.limit.as_deref())?,
     })
+}
+
+/// `q`: no control characters (a NUL cannot be searched for and would reach SQLite).
+fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
+    match q.filter(|q| !q.is_empty()) {
+        Some(q) if q.chars().any(char::is_control) => {
+            Err(api::invalid("q", "must not contain control characters"))
+        }
+        q => Ok(q),
+    }
 }
 
 /// `GET /v1/alerts/{integration}/{id}`

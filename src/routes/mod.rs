@@ -18,7 +18,9 @@ pub mod stream;
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::dev::ServiceResponse;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{web, HttpResponse, ResponseError};
 
 use crate::auth::Secret;
 use crate::error::ApiError;
@@ -155,6 +157,19 @@ pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoSuchEndpoint)
+}
+
+/// For `ErrorHandlers`: a `405` (a route that exists, asked with another method) gets the same
+/// JSON error body as every other refusal, in place of actix-web's empty one.
+pub fn method_not_allowed<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let method = response.request().method().to_string();
+    let (request, _) = response.into_parts();
+    let answer = ApiError::MethodNotAllowed(method).error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, answer).map_into_right_body(),
+    ))
 }
 
 /// Unknown paths under the admin API: still behind its token, so they tell nothing either.

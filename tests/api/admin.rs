@@ -386,3 +386,72 @@ fn a_dry_run_reports_auth_and_outcomes_and_stores_nothing() {
         "not even a delivery"
     );
 }
+
+/// SPEC §6: removing an integration takes its idempotency keys along, so a name added again
+/// later does not replay the old integration's answers.
+#[test]
+fn a_removed_integration_takes_its_idempotency_keys_along() {
+    let app = admin_app();
+    let body = create("keyed-1").to_string();
+    let send = || {
+        app.post_hook(
+            "other",
+            &[("pagertree-token", TOKEN), ("idempotency-key", "k-removed")],
+            body.clone(),
+        )
+    };
+    assert_eq!(send().status(), 202);
+    let (status, _) = app.admin(Method::DELETE, "/v1/integrations/other", None);
+    assert_eq!(status, 204);
+    let (status, created) = app.admin(
+        Method::POST,
+        "/v1/integrations",
+        Some(json!({"name": "other", "secret": TOKEN})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let again = send();
+    assert_eq!(again.status(), 202);
+    assert!(
+        again.headers().get("idempotent-replayed").is_none(),
+        "the new integration has no memory of the old one's keys"
+    );
+}
+
+/// SPEC §6: another auth mode drops the old mode's secrets even when they would pass its
+/// checks: a token sent in the clear must not become an HMAC key.
+#[test]
+fn a_patch_to_another_mode_replaces_secrets_that_would_still_pass() {
+    let app = admin_app();
+    let (status, patched) = app.admin(
+        Method::PATCH,
+        "/v1/integrations/bearer",
+        Some(json!({"auth": "token"})),
+    );
+    assert_eq!(status, 200, "{patched}");
+    let secret = patched["secret"].as_str().unwrap();
+    assert_ne!(secret, BEARER);
+    assert_eq!(patched["integration"]["active_secrets"], 1);
+    let old = app.post_hook(
+        "bearer",
+        &[("pagertree-token", BEARER)],
+        create("b-1").to_string(),
+    );
+    assert_eq!(old.status(), 401, "the old secret is gone");
+    let new = app.post_hook(
+        "bearer",
+        &[("pagertree-token", secret)],
+        create("b-1").to_string(),
+    );
+    assert_eq!(new.status(), 202);
+
+    let (status, refused) = app.admin(
+        Method::POST,
+        "/v1/integrations",
+        Some(json!({"name": "sneaky", "auth": "token", "header": "Idempotency-Key"})),
+    );
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("header"));
+}

@@ -316,6 +316,23 @@ fn a_backup_taken_under_load_restores_into_a_working_server() {
     }
     let (ok, _, stderr) = run_cli(&db, &["backup", copy.to_str().unwrap()]);
     assert!(!ok && stderr.contains("exists already"), "{stderr}");
+    // An empty file, or a link to one, is refused as well: the copy is only ever written into
+    // a file the backup made itself, with its own permissions.
+    #[cfg(unix)]
+    {
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").unwrap();
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(dir.path().join("nowhere.db"), &link).unwrap();
+        for refused in [&empty, &link] {
+            let (ok, _, stderr) = run_cli(&db, &["backup", refused.to_str().unwrap()]);
+            assert!(!ok && stderr.contains("exists already"), "{stderr}");
+        }
+        assert!(
+            !dir.path().join("nowhere.db").exists(),
+            "nothing written through the link"
+        );
+    }
     drop(server);
 
     let restored = ServerProcess::start(&copy);

@@ -277,3 +277,20 @@ fn the_health_check_answers_200_and_unknown_paths_404_as_json() {
     let missing = app.get("/nowhere");
     assert_eq!(error_code(missing), (404, "not_found".to_string()));
 }
+
+/// A route asked with another method answers `405` with the same JSON error body as any other
+/// refusal, and every answer tells browsers not to guess its type.
+#[test]
+fn a_wrong_method_is_405_with_a_json_error_and_answers_say_nosniff() {
+    let app = spawn_app();
+    let wrong = app.get("/hooks/default");
+    assert_eq!(wrong.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(error_code(wrong), (405, "method_not_allowed".to_string()));
+    let accepted = app.send(&create("sniff-1"));
+    assert_eq!(accepted.status(), 202);
+    assert_eq!(accepted.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        app.get("/v1/alerts").headers()["x-content-type-options"],
+        "nosniff"
+    );
+}

@@ -270,3 +270,12 @@ fn with_an_api_token_every_v1_request_needs_it() {
         "nothing applied"
     );
 }
+
+/// A NUL in `q` cannot be searched for: `400` naming the parameter, never a `500`.
+#[test]
+fn a_control_character_in_q_is_400() {
+    let app = spawn_app();
+    let (status, body) = app.api_get("/v1/alerts?q=disk%00full");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("`q`"));
+}

@@ -69,7 +69,7 @@ pub(super) fn add(
 }
 
 /// Replaces the settings of `changed.name` (format, auth, capture, enabled); when `secret` is
-/// given, it replaces every active secret.
+/// given, it replaces every active secret, and a mode that takes none drops them all.
 pub(super) fn update(
     connection: &Connection,
     changed: &Integration,
@@ -97,11 +97,13 @@ pub(super) fn update(
     if updated == 0 {
         return Err(StoreError::NoSuchIntegration(changed.name.clone()));
     }
-    if let Some(secret) = secret {
+    if secret.is_some() || !changed.auth.needs_secret() {
         connection.execute(
             "DELETE FROM integration_secrets WHERE integration = ?1",
             [&changed.name],
         )?;
+    }
+    if let Some(secret) = secret {
         insert_secret(connection, &changed.name, secret, &now)?;
     }
     bump_revision(connection)
@@ -113,6 +115,12 @@ pub(super) fn remove(connection: &Connection, name: &str, purge: bool) -> Result
     if connection.execute("DELETE FROM integrations WHERE name = ?1", [name])? == 0 {
         return Err(StoreError::NoSuchIntegration(name.into()));
     }
+    // Its secrets go by cascade; its idempotency keys by hand, so a name added again later
+    // starts with none (SPEC §6).
+    connection.execute(
+        "DELETE FROM idempotency_keys WHERE integration = ?1",
+        [name],
+    )?;
     if purge {
         // The title index forgets a row only when told its old text.
         connection.execute(
@@ -120,7 +128,7 @@ pub(super) fn remove(connection: &Connection, name: &str, purge: bool) -> Result
              SELECT 'delete', key, title FROM alerts WHERE integration = ?1",
             [name],
         )?;
-        for table in ["alerts", "alert_events", "deliveries", "idempotency_keys"] {
+        for table in ["alerts", "alert_events", "deliveries"] {
             connection.execute(
                 &format!("DELETE FROM {table} WHERE integration = ?1"),
                 [name],

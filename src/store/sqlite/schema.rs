@@ -65,15 +65,22 @@ pub(super) fn open_for_reading(path: &Path) -> Result<Connection, StoreError> {
 
 /// Writes a consistent copy of the database behind `source` to `target`, a new file (mode 0600),
 /// with `VACUUM INTO`: it reads one snapshot, so it is safe beside a running server and never
-/// blocks its writer. An existing non-empty `target` is refused, never overwritten.
+/// blocks its writer. Any existing `target` is refused, an empty file or a link included: the
+/// copy is made only in a file this call created, so its permissions are the copy's own.
 pub(super) fn backup(source: &Connection, target: &Path) -> Result<(), StoreError> {
-    if std::fs::metadata(target).is_ok_and(|meta| meta.len() > 0) {
-        return Err(StoreError::File(std::io::Error::new(
+    let exists = || {
+        StoreError::File(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
             format!("{} exists already; back up to a new file", target.display()),
-        )));
+        ))
+    };
+    if std::fs::symlink_metadata(target).is_ok() {
+        return Err(exists());
     }
-    create_private_file(target)?;
+    match create_new_private_file(target) {
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+        created => created?,
+    }
     let name = target.to_str().ok_or_else(|| {
         StoreError::File(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -84,24 +91,34 @@ pub(super) fn backup(source: &Connection, target: &Path) -> Result<(), StoreErro
     Ok(())
 }
 
-#[cfg(unix)]
+/// Makes `path` a new empty file only its owner can read, unless it exists.
 pub(super) fn create_private_file(path: &Path) -> std::io::Result<()> {
+    match create_new_private_file(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        created => created,
+    }
+}
+
+/// Makes `path` a new empty file only its owner can read; an existing path, a link included, is
+/// `AlreadyExists` (`O_CREAT | O_EXCL` follows no link).
+#[cfg(unix)]
+fn create_new_private_file(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(error) => Err(error),
-    }
+        .map(drop)
 }
 
 #[cfg(not(unix))]
-pub(super) fn create_private_file(_path: &Path) -> std::io::Result<()> {
-    Ok(())
+fn create_new_private_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
 }
 
 /// The migration steps of `schema.sql`, numbered from 1.
