@@ -142,3 +142,28 @@ fn events_ignored_for_want_of_an_alert_are_counted_by_their_reason() {
         1.0
     );
 }
+
+/// Anyone can ask for any name: a name that is no integration never becomes a label, however
+/// many are tried. They all count under `-`.
+#[test]
+fn names_that_are_no_integration_never_become_labels() {
+    let app = spawn_app();
+    let before = scrape(&app);
+    let long = "n".repeat(2_000);
+    for name in ["no-such-thing", long.as_str(), "nope-2"] {
+        assert_eq!(app.post_hook(name, &[], "{}").status(), 404);
+    }
+    let text = app.get("/metrics").text().unwrap();
+    assert!(!text.contains("no-such-thing") && !text.contains(&long) && !text.contains("nope-2"));
+    let after = scrape(&app);
+    let unknown = [
+        ("route", "/hooks/:integration"),
+        ("integration", "-"),
+        ("status", "404"),
+    ];
+    assert_eq!(
+        value(&after, "alertgate_http_requests_total", &unknown)
+            - value(&before, "alertgate_http_requests_total", &unknown),
+        3.0
+    );
+}
