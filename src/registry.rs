@@ -42,6 +42,14 @@ impl IntegrationRegistry {
             .cloned()
     }
 
+    /// Whether an integration called `name` is configured, enabled or not.
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name
+            .read()
+            .expect("registry lock")
+            .contains_key(name)
+    }
+
     /// The enabled PagerDuty integration one of whose routing keys is `key`. Every key of every
     /// such integration is compared, in constant time, so timing tells nothing about the keys.
     pub fn by_routing_key(&self, key: &str) -> Option<Arc<Integration>> {

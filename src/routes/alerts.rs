@@ -273,8 +273,7 @@ async fn act(
                 outcome: outcome.as_str(),
             });
             RequestNote {
-                // Labels name configured integrations only; an alert may outlive its own.
-                integration: state.integrations.get(&integration).map(|_| integration),
+                integration: Some(integration),
                 summary: Some(outcome.as_str().to_string()),
             }
             .attach(&mut response);

@@ -31,8 +31,8 @@ const MAX_LOGGED_CHARS: usize = 64;
 /// What a handler tells the request log and metrics beyond the status.
 #[derive(Debug, Clone, Default)]
 pub struct RequestNote {
-    /// The configured integration the request was for; `None` when there was none (or the
-    /// name asked for is not configured).
+    /// The integration the request was for, when it is known to exist; the metrics label it
+    /// only while it is configured.
     pub integration: Option<String>,
     /// A few words: outcome counts, `replayed`, an error code.
     pub summary: Option<String>,
@@ -86,7 +86,13 @@ pub async fn observe(
         log::info!("{line}");
     }
     if let Some(state) = state {
-        let integration = note.integration.as_deref().unwrap_or(NO_INTEGRATION);
+        // A label names a configured integration or none, whatever a handler noted (an alert
+        // may outlive its integration): label values stay as few as the integrations.
+        let integration = note
+            .integration
+            .as_deref()
+            .filter(|name| state.integrations.contains(name))
+            .unwrap_or(NO_INTEGRATION);
         state
             .metrics
             .observe_request(route, integration, status, seconds);

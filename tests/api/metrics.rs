@@ -167,3 +167,41 @@ fn names_that_are_no_integration_never_become_labels() {
         3.0
     );
 }
+
+/// An alert may outlive its integration: acting on it counts under `-`, not under a name that
+/// is no longer configured.
+#[test]
+fn a_removed_integration_is_no_label() {
+    let app = spawn_app_with(AppSettings {
+        admin_token: Some("admin-for-metrics-test"),
+        ..AppSettings::default()
+    });
+    let created = app.post_hook(
+        "other",
+        &[("pagertree-token", TOKEN)],
+        create("o-1").to_string(),
+    );
+    assert_eq!(created.status(), 202);
+    let (status, _) = app.admin(reqwest::Method::DELETE, "/v1/integrations/other", None);
+    assert_eq!(status, 204);
+    let (status, _) = app.api_post("/v1/alerts/other/o-1/acknowledge", "");
+    assert_eq!(status, 200);
+    let route = ("route", "/v1/alerts/:integration/:id/acknowledge");
+    let after = scrape(&app);
+    assert_eq!(
+        value(
+            &after,
+            "alertgate_http_requests_total",
+            &[route, ("integration", "-")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "alertgate_http_requests_total",
+            &[route, ("integration", "other")]
+        ),
+        0.0
+    );
+}
