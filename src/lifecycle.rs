@@ -126,6 +126,12 @@ impl Outcome {
         }
     }
 
+    /// Whether the event changed the alert: every outcome but an ignored one. The store saves
+    /// and publishes exactly these.
+    pub fn changes_alert(self) -> bool {
+        !matches!(self, Outcome::Ignored(_))
+    }
+
     pub fn reason(self) -> Option<Reason> {
         match self {
             Outcome::Ignored(reason) => Some(reason),

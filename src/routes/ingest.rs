@@ -305,12 +305,12 @@ impl Delivery {
         error: ApiError,
     ) -> Refused {
         let (status, code) = (self.refused_as)(&error);
-        let body = match logged {
-            Logged::Nothing => None,
-            Logged::WithoutBody => Some(None),
-            Logged::WithBody(body) => Some(Some(body)),
-        };
-        if let (Some(integration), Some(body)) = (integration, body) {
+        let recorded = integration.filter(|_| !matches!(logged, Logged::Nothing));
+        if let Some(integration) = recorded {
+            let body = match logged {
+                Logged::WithBody(body) => Some(body),
+                Logged::Nothing | Logged::WithoutBody => None,
+            };
             state.store.record_rejected(RejectedDelivery {
                 id: self.id.clone(),
                 integration: integration.name.clone(),

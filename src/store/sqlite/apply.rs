@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::alert_cache::AlertCache;
 use super::deliveries::{self, DeliveryRow};
 use super::{alerts, integrations};
-use crate::lifecycle::{self, Alert, AlertBook, Event, Outcome, Transition};
+use crate::lifecycle::{self, Alert, AlertBook, Event, Transition};
 use crate::model::Source;
 use crate::store::writer::AfterCommit;
 use crate::store::{
@@ -68,7 +68,7 @@ impl AlertBook for TransactionBook<'_, '_> {
                 self.delivery,
                 self.captured_body,
             )?;
-            if !matches!(transition.outcome, Outcome::Ignored(_)) {
+            if transition.outcome.changes_alert() {
                 alerts::save(writes.connection, current, alert, entry)?;
                 writes.alerts.put(alert);
             }

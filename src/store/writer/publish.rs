@@ -77,7 +77,7 @@ impl AfterCommit {
         let (Some(seq), Some(alert)) = (seq, transition.alert.as_ref()) else {
             return;
         };
-        if matches!(transition.outcome, Outcome::Ignored(_)) {
+        if !transition.outcome.changes_alert() {
             return;
         }
         self.moved.push((transition.from, Some(alert.state)));
