@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpResponse};
 
 use crate::auth::Secret;
 use crate::error::ApiError;
@@ -166,7 +166,8 @@ pub fn method_not_allowed<B>(
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let method = response.request().method().to_string();
     let (request, _) = response.into_parts();
-    let answer = ApiError::MethodNotAllowed(method).error_response();
+    // Made from the error itself, so the request log names its code.
+    let answer = HttpResponse::from_error(ApiError::MethodNotAllowed(method));
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(request, answer).map_into_right_body(),
     ))
