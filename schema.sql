@@ -174,3 +174,20 @@ CREATE INDEX alerts_by_state ON alerts (state, change_seq);
 CREATE INDEX alerts_by_integration ON alerts (integration, change_seq);
 CREATE INDEX alerts_by_severity ON alerts (severity, change_seq);
 CREATE INDEX alerts_by_update ON alerts (updated_at);
+
+-- step 3: what rejected deliveries may cost (SPEC §2).
+--
+-- Beyond a per-integration rate, rejected deliveries are counted, not recorded, and the log keeps
+-- only the newest few thousand of each integration's rejected rows; what is counted or pruned
+-- lands here, one row per integration and minute, so `deliveries_24h.rejected` still counts
+-- every one. The partial index finds an integration's rejected rows without walking its accepted
+-- ones, and only rejected rows pay for it.
+CREATE TABLE rejection_tallies (
+    integration TEXT NOT NULL,
+    minute      TEXT NOT NULL,                  -- YYYY-MM-DDTHH:MM, UTC
+    count       INTEGER NOT NULL,
+    last_at     TEXT NOT NULL,
+    PRIMARY KEY (integration, minute)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX rejected_deliveries ON deliveries (integration, id)
+    WHERE status NOT BETWEEN 200 AND 299;

@@ -45,6 +45,15 @@ pub struct ServeArgs {
     /// ingest answers 503 + Retry-After and stores nothing until space returns.
     #[arg(long, env = "ALERTGATE_MAX_DB_MB", default_value_t = 0)]
     pub max_db_mb: u64,
+    /// Rejected deliveries (401, 400, 422 …) recorded in the delivery log per integration and
+    /// second; beyond it they are only counted (0: count them all, record none).
+    #[arg(long, env = "ALERTGATE_RECORDED_REJECTIONS",
+          default_value_t = WriterSettings::default().recorded_rejections_per_second)]
+    pub recorded_rejections: u32,
+    /// Rejected deliveries the log keeps per integration; older ones are pruned to counts.
+    #[arg(long, env = "ALERTGATE_KEPT_REJECTIONS",
+          default_value_t = WriterSettings::default().kept_rejections)]
+    pub kept_rejections: u32,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -133,6 +142,8 @@ impl Config {
                 queue_capacity: args.queue_capacity,
                 keep_deliveries: chrono::Duration::days(i64::from(args.keep_deliveries.max(1))),
                 max_db_bytes: (args.max_db_mb > 0).then(|| args.max_db_mb.saturating_mul(1 << 20)),
+                recorded_rejections_per_second: args.recorded_rejections,
+                kept_rejections: args.kept_rejections,
                 ..WriterSettings::default()
             },
             api_token: token("ALERTGATE_API_TOKEN"),

@@ -28,7 +28,7 @@ pub use records::{
 pub use sqlite::{Database, ServerLock, SqliteStore};
 pub use work::{
     IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply, Receipt,
-    RejectedDelivery,
+    RejectedDelivery, UnrecordedRejections,
 };
 pub use writer::WriterObserver;
 
@@ -46,6 +46,10 @@ pub struct WriterSettings {
     pub max_db_bytes: Option<u64>,
     /// How large the write-ahead log may grow before the writer restarts it.
     pub wal_limit_bytes: u64,
+    /// Rejected deliveries recorded in full per integration and second; the rest are counted.
+    pub recorded_rejections_per_second: u32,
+    /// Rejected deliveries the log keeps per integration; older ones are pruned to counts.
+    pub kept_rejections: u32,
 }
 
 impl Default for WriterSettings {
@@ -56,6 +60,8 @@ impl Default for WriterSettings {
             keep_deliveries: chrono::Duration::days(30),
             max_db_bytes: None,
             wal_limit_bytes: 1 << 30,
+            recorded_rejections_per_second: 10,
+            kept_rejections: 10_000,
         }
     }
 }

@@ -105,7 +105,10 @@ pub struct DeliveryPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryCounts {
     pub accepted: i64,
+    /// Every rejection, recorded or only counted.
     pub rejected: i64,
+    /// Of `rejected`, those beyond the recorded rate or the rows kept: counted, not in the log.
+    pub unrecorded: i64,
     pub last_accepted_at: Option<DateTime<Utc>>,
     pub last_rejected_at: Option<DateTime<Utc>>,
 }

@@ -104,3 +104,13 @@ pub struct RejectedDelivery {
     /// Only when capturing payloads, and never for a `401`.
     pub captured_body: Option<String>,
 }
+
+/// Rejected deliveries of one integration that were counted but not recorded, because they
+/// came faster than the rate of recorded rejections (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnrecordedRejections {
+    pub integration: String,
+    pub count: u64,
+    /// When the latest of them came.
+    pub last_at: DateTime<Utc>,
+}

@@ -178,7 +178,11 @@ pub struct DeliveryList<'a> {
 #[schema(as = DeliveryCounts)]
 pub struct DeliveryCountsJson {
     pub accepted: i64,
+    /// Every rejection, whether or not the delivery log holds it.
     pub rejected: i64,
+    /// Of `rejected`, those only counted: beyond the rate of recorded rejections
+    /// (`--recorded-rejections`) or the rows each integration keeps.
+    pub rejected_unrecorded: i64,
     #[serde(serialize_with = "time::serialize_optional")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_accepted_at: Option<DateTime<Utc>>,
@@ -192,6 +196,7 @@ impl From<&DeliveryCounts> for DeliveryCountsJson {
         DeliveryCountsJson {
             accepted: counts.accepted,
             rejected: counts.rejected,
+            rejected_unrecorded: counts.unrecorded,
             last_accepted_at: counts.last_accepted_at,
             last_rejected_at: counts.last_rejected_at,
         }

@@ -170,7 +170,8 @@ fn sigterm_ends_open_event_streams_and_exits_promptly() {
 
 /// A full database (here the `--max-db-mb` limit; a full disk gives SQLite the same error)
 /// answers 503 + Retry-After `storage_full`, stores nothing of what it refused, keeps
-/// everything it acknowledged, goes on serving reads, and takes writes again once there is room.
+/// everything it acknowledged, goes on serving reads, says so on `/healthz`, and takes writes
+/// again once there is room.
 #[test]
 fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,11 +223,19 @@ fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(json(response)["status"], "error");
     let client = Client::new();
-    let health = client
+    let listed = client
         .get(format!("{}/v1/alerts?limit=1", server.address))
         .send()
         .unwrap();
-    assert_eq!(health.status(), 200);
+    assert_eq!(listed.status(), 200);
+    // The health check says what ingest says: the store is full.
+    let health = client
+        .get(format!("{}/healthz", server.address))
+        .send()
+        .unwrap();
+    assert_eq!(health.status(), 503);
+    assert!(health.headers().contains_key("retry-after"));
+    assert_eq!(json(health)["error"]["code"], "storage_full");
     server.kill_hard();
 
     let database = alertgate::store::Database::open(&db).unwrap();
@@ -250,6 +259,11 @@ fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
 
     // Space returns (no limit this time): the refused alert is taken.
     let server = ServerProcess::start(&db);
+    let health = client
+        .get(format!("{}/healthz", server.address))
+        .send()
+        .unwrap();
+    assert_eq!(health.status(), 200);
     let response = server.post("/hooks/full", &headers, body(&refused[0]));
     assert_eq!(response.status(), 202);
     drop(server);

@@ -27,6 +27,7 @@ mod dashboard;
 mod durability;
 mod errors;
 mod fixtures;
+mod flood;
 mod formats;
 mod helpers;
 mod hostile;

@@ -7,6 +7,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::alert_cache::AlertCache;
 use super::apply;
+use super::rejections;
 use super::upkeep::{Pruner, WalBound};
 use crate::store::writer::{AfterCommit, Backend, Done, GroupError, Isolation, Work};
 use crate::store::{StoreError, WriterSettings};
@@ -34,7 +35,7 @@ impl SqliteBackend {
             clock,
             alerts: AlertCache::default(),
             wal,
-            pruner: Pruner::new(settings.keep_deliveries),
+            pruner: Pruner::new(settings.keep_deliveries, settings.kept_rejections),
         }
     }
 }
@@ -106,6 +107,10 @@ fn apply_group(
             }
             Work::Rejected(delivery) => {
                 apply::rejected(&transaction, delivery).map_err(GroupError::Transaction)?;
+                Done::Nothing
+            }
+            Work::Unrecorded(tallies) => {
+                rejections::tally(&transaction, tallies).map_err(GroupError::Transaction)?;
                 Done::Nothing
             }
         });

@@ -266,16 +266,20 @@ pub(super) fn counts(
         statement.query_row(params![integration, ids::delivery_id_floor(since)], |row| {
             Ok((
                 row.get(0)?,
-                row.get(1)?,
+                row.get::<_, i64>(1)?,
                 row.get::<_, Option<String>>(2)?,
                 row.get::<_, Option<String>>(3)?,
             ))
         })?;
+    let (unrecorded, last_unrecorded_at) =
+        super::rejections::unrecorded_since(connection, integration, since)?;
+    let last_rejected_at = parse_optional_time(last_rejected_at.as_deref())?;
     Ok(DeliveryCounts {
         accepted,
-        rejected,
+        rejected: rejected + unrecorded,
+        unrecorded,
         last_accepted_at: parse_optional_time(last_accepted_at.as_deref())?,
-        last_rejected_at: parse_optional_time(last_rejected_at.as_deref())?,
+        last_rejected_at: last_rejected_at.max(last_unrecorded_at),
     })
 }
 

@@ -14,6 +14,7 @@ mod integrations;
 mod listing;
 mod lock;
 mod readers;
+mod rejections;
 mod schema;
 mod stats;
 mod upkeep;
@@ -63,11 +64,16 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} `{start}{more}`"))
 }
 
+/// Below this many free pages under `--max-db-mb`, a store whose last write failed for want of
+/// space still counts as full: one delivery touches a few dozen pages.
+const FULL_MARGIN_PAGES: u64 = 256;
+
 /// The SQLite store: the writer thread plus a pool of readers.
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     checkpointer: checkpointer::Checkpointer,
+    max_db_bytes: Option<u64>,
 }
 
 impl SqliteStore {
@@ -88,14 +94,10 @@ impl SqliteStore {
         }
         let backend = backend::SqliteBackend::new(connection, &settings, clock);
         Ok(SqliteStore {
-            writer: Writer::start(
-                backend,
-                settings.queue_capacity,
-                settings.max_group,
-                observer,
-            )?,
+            writer: Writer::start(backend, &settings, observer)?,
             readers: Readers::new(path),
             checkpointer: checkpointer::Checkpointer::start(path)?,
+            max_db_bytes: settings.max_db_bytes,
         })
     }
 
@@ -200,7 +202,15 @@ impl Store for SqliteStore {
         if !self.writer.is_running() {
             return Err(StoreError::Stopped);
         }
-        self.readers
-            .with(|connection| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?))
+        let used = self.readers.with(schema::space_used)?;
+        // The last write failed for want of space. Under `--max-db-mb` the pages in use tell
+        // whether pruning has made room since; on a full disk only the next write can tell.
+        if self.writer.is_full() {
+            let limit = self.max_db_bytes.unwrap_or(0);
+            if limit.saturating_sub(used.bytes) < used.page_size.saturating_mul(FULL_MARGIN_PAGES) {
+                return Err(StoreError::Full);
+            }
+        }
+        Ok(())
     }
 }

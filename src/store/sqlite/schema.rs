@@ -46,6 +46,23 @@ pub(super) fn page_size(connection: &Connection) -> Result<i64, StoreError> {
     Ok(connection.query_row("PRAGMA page_size", [], |row| row.get(0))?)
 }
 
+/// How much of the database file holds data, as one reader sees it.
+pub(super) struct SpaceUsed {
+    pub bytes: u64,
+    pub page_size: u64,
+}
+
+/// The pages in use (all but the free list) and their size: what `--max-db-mb` bounds.
+pub(super) fn space_used(connection: &Connection) -> Result<SpaceUsed, StoreError> {
+    let pages: i64 = connection.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+    let free: i64 = connection.query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+    let page_size = page_size(connection)?.unsigned_abs();
+    Ok(SpaceUsed {
+        bytes: (pages - free).unsigned_abs().saturating_mul(page_size),
+        page_size,
+    })
+}
+
 /// Opens `path` for the checkpointer: it writes the database file, never the tables.
 pub(super) fn open_for_checkpoints(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path)?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use super::{deliveries, schema};
+use super::{deliveries, rejections, schema};
 
 /// How often expired idempotency keys and old deliveries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_mins(1);
@@ -82,18 +82,21 @@ impl WalBound {
     }
 }
 
-/// Deletes expired idempotency keys and old deliveries, one small batch of each at a time, each
-/// batch its own short transaction between groups: never one long delete that stalls ingest.
+/// Deletes expired idempotency keys, old deliveries and tallies, and rejected deliveries beyond
+/// those each integration keeps, one small batch of each at a time, each batch its own short
+/// transaction between groups: never one long delete that stalls ingest.
 pub(super) struct Pruner {
     last: Instant,
     keep_deliveries: chrono::Duration,
+    kept_rejections: u32,
 }
 
 impl Pruner {
-    pub(super) fn new(keep_deliveries: chrono::Duration) -> Pruner {
+    pub(super) fn new(keep_deliveries: chrono::Duration, kept_rejections: u32) -> Pruner {
         Pruner {
             last: Instant::now(),
             keep_deliveries,
+            kept_rejections,
         }
     }
 
@@ -105,8 +108,15 @@ impl Pruner {
         }
         let keys = deliveries::prune_expired_keys(connection, now);
         let old = deliveries::prune_old_deliveries(connection, now, self.keep_deliveries);
+        let rejected = rejections::prune_beyond_kept(connection, self.kept_rejections);
+        let tallies = rejections::prune_old_tallies(connection, now - self.keep_deliveries);
         let mut more = false;
-        for (what, pruned) in [("expired idempotency keys", keys), ("old deliveries", old)] {
+        for (what, pruned) in [
+            ("expired idempotency keys", keys),
+            ("old deliveries", old),
+            ("rejected deliveries beyond those kept", rejected),
+            ("old rejection tallies", tallies),
+        ] {
             match pruned {
                 Ok(0) => {}
                 Ok(count) => {

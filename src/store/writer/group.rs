@@ -54,12 +54,13 @@ impl Failure {
     }
 }
 
-/// Applies `jobs` in one transaction and answers every one of them after the commit.
+/// Applies `jobs` in one transaction and answers every one of them after the commit. The error
+/// is what a failed group's requests were told.
 pub(super) fn commit(
     backend: &mut impl Backend,
     jobs: Vec<(Work, Waiter)>,
     after: &mut AfterCommit,
-) {
+) -> Result<(), StoreError> {
     let started = Instant::now();
     let (work, waiters): (Vec<Work>, Vec<Waiter>) = jobs.into_iter().unzip();
     // Rejected deliveries never went through `submit`, so they are not in the queue depth.
@@ -85,6 +86,7 @@ pub(super) fn commit(
                 }
                 waiter.answer(done);
             }
+            Ok(())
         }
         Err(GroupError::Request(error) | GroupError::Transaction(error)) => {
             log::error!(
@@ -94,6 +96,7 @@ pub(super) fn commit(
             for waiter in waiters {
                 waiter.fail(why);
             }
+            Err(why.error())
         }
     }
 }

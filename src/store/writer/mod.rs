@@ -9,11 +9,13 @@
 
 mod group;
 mod publish;
+mod rejections;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -21,8 +23,9 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::{
     AppliedEvent, IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply,
-    RejectedDelivery, StoreError,
+    RejectedDelivery, StoreError, UnrecordedRejections, WriterSettings,
 };
+use rejections::RejectionGate;
 
 pub(super) use group::{GroupError, Isolation};
 pub(super) use publish::AfterCommit;
@@ -32,6 +35,8 @@ pub use publish::WriterObserver;
 const BROADCAST_CAPACITY: usize = 4096;
 /// The longest the thread waits for work before it does its backend's upkeep anyway.
 const IDLE_UPKEEP: Duration = Duration::from_mins(1);
+/// How often the counts of rejections that were not recorded are written, while there are some.
+const TALLY_EVERY: Duration = Duration::from_secs(1);
 
 /// What a store supplies to the writer: applying one group in one transaction.
 pub(super) trait Backend: Send + 'static {
@@ -58,6 +63,8 @@ pub(super) enum Work {
     Integration(IntegrationChange),
     /// Logged best effort; nobody waits for it.
     Rejected(RejectedDelivery),
+    /// Counts of rejections beyond the recorded rate; nobody waits for them either.
+    Unrecorded(Vec<UnrecordedRejections>),
 }
 
 /// What an item of work came to, held back until its group has committed.
@@ -65,7 +72,7 @@ pub(super) enum Done {
     Ingest(Result<IngestReply, StoreError>),
     Manual(Result<ManualReply, StoreError>),
     Integration(Result<(), StoreError>),
-    /// A rejected delivery logged: nobody waits for an answer.
+    /// A rejected delivery or a tally logged: nobody waits for an answer.
     Nothing,
 }
 
@@ -91,6 +98,15 @@ pub(super) struct Writer {
     thread: Mutex<Option<JoinHandle<()>>>,
     applied: broadcast::Sender<Arc<AppliedEvent>>,
     observer: Arc<dyn WriterObserver>,
+    shared: Arc<Shared>,
+}
+
+/// What the handle and the thread both see.
+struct Shared {
+    rejections: RejectionGate,
+    /// Whether the last commit failed because the database was full; the next one that
+    /// succeeds clears it.
+    full: AtomicBool,
 }
 
 impl Writer {
@@ -98,22 +114,29 @@ impl Writer {
     /// a group holds at most `max_group`.
     pub(super) fn start(
         backend: impl Backend,
-        queue_capacity: usize,
-        max_group: usize,
+        settings: &WriterSettings,
         observer: Arc<dyn WriterObserver>,
     ) -> Result<Writer, StoreError> {
-        let (sender, receiver) = mpsc::sync_channel(queue_capacity);
+        let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity);
         let (applied, _) = broadcast::channel(BROADCAST_CAPACITY);
         let after = AfterCommit::new(applied.clone(), observer.clone());
-        let max_group = max_group.max(1);
-        let thread = std::thread::Builder::new()
-            .name("alertgate-writer".into())
-            .spawn(move || run(backend, &receiver, max_group, after))?;
+        let max_group = settings.max_group.max(1);
+        let shared = Arc::new(Shared {
+            rejections: RejectionGate::new(settings.recorded_rejections_per_second),
+            full: AtomicBool::new(false),
+        });
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("alertgate-writer".into())
+                .spawn(move || run(backend, &receiver, max_group, after, &shared))?
+        };
         Ok(Writer {
             sender,
             thread: Mutex::new(Some(thread)),
             applied,
             observer,
+            shared,
         })
     }
 
@@ -171,15 +194,26 @@ impl Writer {
         }
     }
 
-    /// Queues a rejected delivery for the log when the queue has room; when it is full the
-    /// record is dropped rather than waited for. Rejections share the queue with accepted work
-    /// while it has room, so a flood of them can fill it; the ingest path's rate of recorded
-    /// rejections is what must keep that from happening (SPEC §2).
+    /// Queues a rejected delivery for the log while its integration is within its rate of
+    /// recorded rejections and the queue has room; otherwise it is only counted (SPEC §2). So
+    /// a flood of rejections costs the writer and the disk no more than the rate, and never
+    /// fills the queue that accepted deliveries wait in.
     pub(super) fn record_rejected(&self, delivery: RejectedDelivery) {
+        let gate = &self.shared.rejections;
+        if !gate.admit(&delivery.integration, delivery.at, Instant::now()) {
+            return;
+        }
+        let (integration, at) = (delivery.integration.clone(), delivery.at);
         let job = Message::Job(Work::Rejected(delivery), Waiter::Nobody);
         if self.sender.try_send(job).is_err() {
-            log::debug!("writer queue full; a rejected delivery was not logged");
+            log::debug!("writer queue full; a rejected delivery was counted, not logged");
+            gate.count(&integration, at);
         }
+    }
+
+    /// Whether the last write failed because the database was full.
+    pub(super) fn is_full(&self) -> bool {
+        self.shared.full.load(Ordering::Relaxed)
     }
 
     /// Whether the thread is still there to take work.
@@ -207,25 +241,27 @@ fn run(
     receiver: &Receiver<Message>,
     max_group: usize,
     mut after: AfterCommit,
+    shared: &Shared,
 ) {
+    let mut tallied = Instant::now();
     loop {
-        let first = match receiver.recv_timeout(IDLE_UPKEEP) {
-            Ok(message) => message,
-            Err(RecvTimeoutError::Timeout) => {
-                backend.upkeep();
-                continue;
-            }
+        let wait = if shared.rejections.has_unrecorded() {
+            TALLY_EVERY.saturating_sub(tallied.elapsed())
+        } else {
+            IDLE_UPKEEP
+        };
+        let (jobs, stopping) = match receiver.recv_timeout(wait) {
+            Ok(first) => gather(first, receiver, max_group),
+            Err(RecvTimeoutError::Timeout) => (Vec::new(), false),
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let mut stopping = false;
-        let mut jobs = Vec::new();
-        for message in std::iter::once(first).chain(receiver.try_iter().take(max_group - 1)) {
-            match message {
-                Message::Job(work, waiter) => jobs.push((work, waiter)),
-                Message::Shutdown => stopping = true,
-            }
+        if !jobs.is_empty() {
+            commit(&mut backend, jobs, &mut after, shared);
         }
-        group::commit(&mut backend, jobs, &mut after);
+        if stopping || tallied.elapsed() >= TALLY_EVERY {
+            tally_unrecorded(&mut backend, &mut after, shared);
+            tallied = Instant::now();
+        }
         backend.upkeep();
         if stopping {
             // Anything still queued behind the shutdown is committed too, then the thread ends.
@@ -237,10 +273,54 @@ fn run(
                 })
                 .collect();
             if !rest.is_empty() {
-                group::commit(&mut backend, rest, &mut after);
+                commit(&mut backend, rest, &mut after, shared);
             }
+            tally_unrecorded(&mut backend, &mut after, shared);
             return;
         }
+    }
+}
+
+/// The jobs waiting after `first`, up to `max_group` in all, and whether a shutdown came.
+fn gather(
+    first: Message,
+    receiver: &Receiver<Message>,
+    max_group: usize,
+) -> (Vec<(Work, Waiter)>, bool) {
+    let mut stopping = false;
+    let mut jobs = Vec::new();
+    for message in std::iter::once(first).chain(receiver.try_iter().take(max_group - 1)) {
+        match message {
+            Message::Job(work, waiter) => jobs.push((work, waiter)),
+            Message::Shutdown => stopping = true,
+        }
+    }
+    (jobs, stopping)
+}
+
+/// Commits one group and notes whether the database was full.
+fn commit(
+    backend: &mut impl Backend,
+    jobs: Vec<(Work, Waiter)>,
+    after: &mut AfterCommit,
+    shared: &Shared,
+) -> bool {
+    let committed = group::commit(backend, jobs, after);
+    let full = matches!(committed, Err(StoreError::Full));
+    shared.full.store(full, Ordering::Relaxed);
+    committed.is_ok()
+}
+
+/// Writes the counts of rejections that were not recorded, in a transaction of their own so
+/// that a failure puts them back for the next try instead of losing them with someone's group.
+fn tally_unrecorded(backend: &mut impl Backend, after: &mut AfterCommit, shared: &Shared) {
+    let tallies = shared.rejections.take_unrecorded();
+    if tallies.is_empty() {
+        return;
+    }
+    let job = (Work::Unrecorded(tallies.clone()), Waiter::Nobody);
+    if !commit(backend, vec![job], after, shared) {
+        shared.rejections.restore(tallies);
     }
 }
 
@@ -277,7 +357,7 @@ pub(super) fn commit_now(backend: &mut impl Backend, work: Vec<Work>) -> Vec<Don
                     answers.push(Answer::Integration(answer));
                     Waiter::Integration(reply)
                 }
-                Work::Rejected(_) => {
+                Work::Rejected(_) | Work::Unrecorded(_) => {
                     answers.push(Answer::Nothing);
                     Waiter::Nobody
                 }
@@ -286,7 +366,7 @@ pub(super) fn commit_now(backend: &mut impl Backend, work: Vec<Work>) -> Vec<Don
         })
         .collect();
     let mut after = AfterCommit::new(broadcast::channel(4).0, Arc::new(()));
-    group::commit(backend, jobs, &mut after);
+    drop(group::commit(backend, jobs, &mut after));
     answers
         .into_iter()
         .map(|answer| match answer {

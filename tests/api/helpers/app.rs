@@ -84,6 +84,8 @@ pub struct AppSettings {
     pub request_timeout: std::time::Duration,
     /// `--max-json-depth` and `--max-batch`.
     pub limits: DeliveryLimits,
+    /// `--recorded-rejections`.
+    pub recorded_rejections: u32,
 }
 
 impl Default for AppSettings {
@@ -96,6 +98,7 @@ impl Default for AppSettings {
             request_timeout: std::time::Duration::from_secs(10),
             queue_capacity: WriterSettings::default().queue_capacity,
             limits: DeliveryLimits::default(),
+            recorded_rejections: WriterSettings::default().recorded_rejections_per_second,
         }
     }
 }
@@ -129,6 +132,7 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
         request_timeout: settings.request_timeout,
         writer: WriterSettings {
             queue_capacity: settings.queue_capacity,
+            recorded_rejections_per_second: settings.recorded_rejections,
             ..WriterSettings::default()
         },
         api_token: settings.api_token.map(alertgate::auth::Secret::new),
