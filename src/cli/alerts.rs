@@ -156,14 +156,11 @@ fn print_alert(alert: &Alert) {
         ("updated", time::format(alert.updated_at)),
     ];
     for (name, value) in fields {
-        println!("{name:>13}  {value}");
+        println!("{name:>13}  {}", terminal_safe(&value));
     }
     if let Some(meta) = &alert.meta {
-        println!(
-            "{:>13}  {}",
-            "meta",
-            serde_json::Value::Object(meta.clone())
-        );
+        let meta = serde_json::Value::Object(meta.clone()).to_string();
+        println!("{:>13}  {}", "meta", terminal_safe(&meta));
     }
 }
 
@@ -188,8 +185,14 @@ fn timeline_row(entry: &TimelineEntry) -> [String; 7] {
     ]
 }
 
-/// Prints rows under headers, each column as wide as its widest cell.
+/// Prints rows under headers, each column as wide as its widest cell; what senders wrote is
+/// shown terminal-safe.
 fn print_table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|cell| terminal_safe(&cell)))
+        .collect();
+    let rows = rows.as_slice();
     let mut widths = headers.map(|header| header.chars().count());
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -210,10 +213,46 @@ fn print_table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
     }
 }
 
+/// `text` with every character a terminal would act on or reorder by (control characters,
+/// bidirectional overrides and isolates, other invisible format characters) written as
+/// `\u{…}`, so an alert's text can neither move the cursor nor make a line read otherwise
+/// than it is. What Rust's `escape_debug` would escape is what counts as such.
+fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if matches!(c, '\\' | '"' | '\'') || c.escape_debug().len() == 1 {
+                c.to_string()
+            } else {
+                c.escape_unicode().to_string()
+            }
+        })
+        .collect()
+}
+
 fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
     let kept: String = text.chars().take(max - 1).collect();
     format!("{kept}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_output_escapes_controls_and_bidirectional_overrides_only() {
+        assert_eq!(
+            terminal_safe("disk \u{202e}lluf\u{202c} on db-1"),
+            "disk \\u{202e}lluf\\u{202c} on db-1"
+        );
+        assert_eq!(terminal_safe("a\u{1b}[2Jb\r\n"), "a\\u{1b}[2Jb\\u{d}\\u{a}");
+        assert_eq!(
+            terminal_safe("\u{2066}x\u{2069}\u{200f}"),
+            "\\u{2066}x\\u{2069}\\u{200f}"
+        );
+        let plain = r#"Ünïcödé "quoted" 'single' back\slash 🔥 日本語"#;
+        assert_eq!(terminal_safe(plain), plain);
+    }
 }

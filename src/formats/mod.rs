@@ -169,10 +169,18 @@ fn check_text(events: &[ParsedEvent]) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// Checks an alert Id against SPEC §1.
+/// Checks an alert Id against SPEC §1. `.` and `..` are refused too: every URL parser (curl's,
+/// browsers' fetch, even with the dots percent-encoded) folds them out of a path, so an alert
+/// with such an Id could never be shown, acknowledged or resolved.
 pub(crate) fn alert_id(field: &str, id: String) -> Result<String, FormatError> {
     if id.is_empty() || id.len() > MAX_ID_BYTES {
         return Err(FormatError::new(field, "must be 1-255 bytes"));
+    }
+    if id == "." || id == ".." {
+        return Err(FormatError::new(
+            field,
+            "may not be `.` or `..`, which a URL path cannot carry",
+        ));
     }
     Ok(id)
 }

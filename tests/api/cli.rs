@@ -289,6 +289,25 @@ fn alerts_and_alert_print_tables_from_the_database() {
         "{one}"
     );
 
+    // What a sender wrote can neither reorder a line nor move the cursor.
+    let tricky = serde_json::json!({"event_type": "create", "Id": "cli-bidi",
+        "Title": "disk \u{202e}lluf\u{202c} on db-1", "Description": "\u{200f}rtl",
+        "Tags": ["\u{2066}isolated\u{2069}"]});
+    assert_eq!(app.send(&tricky).status(), 202);
+    let (_, listed, _) = run_cli(&app.db_path, &["alerts"]);
+    let (_, shown, _) = run_cli(&app.db_path, &["alert", "default", "cli-bidi"]);
+    for output in [&listed, &shown] {
+        assert!(
+            !output.contains(['\u{202e}', '\u{202c}', '\u{200f}', '\u{2066}']),
+            "{output:?}"
+        );
+    }
+    assert!(
+        listed.contains("disk \\u{202e}lluf\\u{202c} on db-1"),
+        "{listed}"
+    );
+    assert!(shown.contains("\\u{2066}isolated\\u{2069}"), "{shown}");
+
     let (ok, _, stderr) = run_cli(&app.db_path, &["alert", "default", "nope"]);
     assert!(!ok && stderr.contains("no alert `nope`"), "{stderr}");
     let (ok, _, stderr) = run_cli(&app.db_path, &["alerts", "--state", "closed"]);

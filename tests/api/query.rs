@@ -169,6 +169,29 @@ fn ids_with_slashes_percents_spaces_and_emoji_round_trip() {
     }
 }
 
+/// URL parsers fold `.` and `..` out of a path, percent-encoded or not, so such an alert could
+/// never be shown or acted on: the Id is refused at ingest, naming why, in every format.
+#[test]
+fn ids_that_a_url_path_cannot_carry_are_refused() {
+    let app = spawn_app();
+    for id in [".", ".."] {
+        let response = app.send(&create(id));
+        assert_eq!(response.status(), 422, "{id}");
+        let error = json(response);
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("URL path"),
+            "{error}"
+        );
+    }
+    for id in ["...", ".a", "a."] {
+        assert_eq!(app.send(&create(id)).status(), 202, "{id}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM alerts"), 3);
+}
+
 #[test]
 fn an_unknown_alert_is_404() {
     let app = spawn_app();
