@@ -112,6 +112,10 @@ fn check_events(events: &[ParsedEvent]) {
             "an id of {} bytes was read",
             event.id.len()
         );
+        assert!(
+            event.id != "." && event.id != "..",
+            "an id no URL path can carry was read"
+        );
         for text in [&event.fields.title, &event.fields.description]
             .into_iter()
             .flatten()
@@ -207,7 +211,12 @@ pub fn lifecycle_sequence(data: &[u8]) {
                 title: (flags & 1 == 1).then(|| "title".to_string()),
                 ..Fields::default()
             },
-            occurred_at: (flags & 2 == 2).then(|| base + Duration::seconds(i64::from(occurred))),
+            // Bit 8 sends a time far in the future, as a sender with a broken clock might.
+            occurred_at: match (flags & 2 == 2, flags & 8 == 8) {
+                (false, _) => None,
+                (true, false) => Some(base + Duration::seconds(i64::from(occurred))),
+                (true, true) => Some(base + Duration::days(365 * 7000)),
+            },
             source: if flags & 4 == 4 {
                 Source::Api
             } else {
@@ -222,6 +231,12 @@ pub fn lifecycle_sequence(data: &[u8]) {
             if let Err(broken) = lifecycle::check_invariants(alert) {
                 panic!("step {step}: {broken}");
             }
+            // SPEC §4: ordering uses the earlier of occurred_at and the receive time, so no
+            // event can set a watermark later than when it came, whatever time it claims.
+            assert!(
+                alert.last_occurred_at.is_none_or(|mark| mark <= event.at),
+                "step {step}: the watermark went past the receive time"
+            );
         }
         if let (Some(before), Some(after)) = (&current, &transition.alert) {
             assert!(after.episode >= before.episode, "the episode went down");
