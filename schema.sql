@@ -191,3 +191,36 @@ CREATE TABLE rejection_tallies (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX rejected_deliveries ON deliveries (integration, id)
     WHERE status NOT BETWEEN 200 AND 299;
+
+-- step 4: secrets only compared are kept as salted hashes; secrets kept by a rotation expire.
+--
+-- A token, Bearer or Basic secret is only ever compared with what a sender sends, so its row
+-- keeps SHA-256 of a random salt and the secret instead of the secret. HMAC and Standard Webhooks
+-- keys sign, and PagerDuty routing keys are looked up and shown, so those stay as they are. SQL
+-- cannot hash: right after this step, in the same transaction, alertgate hashes the secrets of
+-- token, bearer and basic integrations copied here as text (src/store/sqlite/schema.rs), with
+-- `secure_delete` on so that no freed page keeps one. `rotate-secret --keep-old` now gives the
+-- old secrets an expiry (SPEC §6); those an earlier version kept forever, every secret but each
+-- integration's newest, get 24 hours from this upgrade.
+CREATE TABLE integration_secrets_rebuilt (
+    id          INTEGER PRIMARY KEY,
+    integration TEXT NOT NULL REFERENCES integrations (name) ON DELETE CASCADE,
+    secret      TEXT,                           -- hmac-sha256, standard-webhooks, routing-key: the secret
+    salt        BLOB,                           -- token, bearer, basic: 16 random bytes
+    sha256      BLOB,                           -- ... and SHA-256(salt || secret), 32 bytes
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT,                           -- refused from then on; NULL: until the next rotation
+    CHECK ((secret IS NULL) = (sha256 IS NOT NULL) AND (salt IS NULL) = (sha256 IS NULL))
+) STRICT;
+INSERT INTO integration_secrets_rebuilt (id, integration, secret, created_at, expires_at)
+SELECT rowid, integration, secret, created_at,
+    CASE WHEN rowid = (SELECT newest.rowid FROM integration_secrets AS newest
+                       WHERE newest.integration = integration_secrets.integration
+                       ORDER BY newest.created_at DESC, newest.rowid DESC LIMIT 1)
+         THEN NULL
+         ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 day')
+    END
+FROM integration_secrets;
+DROP TABLE integration_secrets;
+ALTER TABLE integration_secrets_rebuilt RENAME TO integration_secrets;
+CREATE INDEX integration_secrets_by_integration ON integration_secrets (integration, created_at);

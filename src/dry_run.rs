@@ -126,7 +126,7 @@ fn check_auth(
         .collect();
     let verified = if integration.auth == AuthMethod::RoutingKey {
         let key = json.and_then(auth::routing_key);
-        auth::verify_routing_key(key, &integration.secrets)
+        auth::verify_routing_key(key, &integration.secrets, now)
     } else {
         auth::verify(
             &integration.auth,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use serde_json::Value;
 
-use crate::auth::{self, AuthMethod, Encoding, Secret};
+use crate::auth::{self, ActiveSecret, AuthMethod, Encoding, Secret};
 use crate::formats::{read_pagerduty_change, Format, Mapping, ParsedEvent, MAX_ID_BYTES};
 use crate::lifecycle::{self, Alert, Event, Fields, Outcome};
 use crate::limits::DeliveryLimits;
@@ -186,7 +186,8 @@ pub fn auth_headers(data: &[u8]) {
         ("svix-signature", fourth),
     ];
     for method in &methods {
-        let accepted = auth::verify(method, &headers[..], body, &secrets, now).is_ok();
+        let active = [ActiveSecret::new(method, &secrets[0])];
+        let accepted = auth::verify(method, &headers[..], body, &active, now).is_ok();
         let signs = matches!(
             method,
             AuthMethod::HmacSha256 { .. } | AuthMethod::StandardWebhooks

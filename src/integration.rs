@@ -10,12 +10,12 @@ use serde::Deserialize;
 
 use std::collections::BTreeMap;
 
-use crate::auth::{self, AuthMethod, Preset, Secret};
+use crate::auth::{self, ActiveSecret, AuthMethod, Preset, Secret};
 use crate::formats::{Format, Mapping};
 use crate::model::Action;
 
-/// An integration as the server uses it, with its active secrets (newest first).
-/// `Secret` redacts itself, so the derived `Debug` prints no secret.
+/// An integration as the server uses it, with its active secrets (newest first), a retired one
+/// included until its expiry. `Secret` redacts itself, so the derived `Debug` prints no secret.
 #[derive(Debug, Clone)]
 pub struct Integration {
     pub name: String,
@@ -23,7 +23,7 @@ pub struct Integration {
     pub auth: AuthMethod,
     pub capture_payload: bool,
     pub enabled: bool,
-    pub secrets: Vec<Secret>,
+    pub secrets: Vec<ActiveSecret>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -248,7 +248,7 @@ impl Integration {
         };
         let secrets = match (&checked.auth, &new_secret) {
             (AuthMethod::None, _) => Vec::new(),
-            (_, Some(secret)) => vec![secret.clone()],
+            (auth, Some(secret)) => vec![ActiveSecret::new(auth, secret)],
             (_, None) => self.secrets.clone(),
         };
         Ok(Patched {

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::auth::{self, AuthMethod};
 use crate::integration::Integration;
 use crate::store::{Store, StoreError};
@@ -50,14 +52,15 @@ impl IntegrationRegistry {
             .contains_key(name)
     }
 
-    /// The enabled PagerDuty integration one of whose routing keys is `key`. Every key of every
-    /// such integration is compared, in constant time, so timing tells nothing about the keys.
-    pub fn by_routing_key(&self, key: &str) -> Option<Arc<Integration>> {
+    /// The enabled PagerDuty integration one of whose routing keys valid at `now` is `key`. Every
+    /// key of every such integration is compared, in constant time, so timing tells nothing about
+    /// the keys.
+    pub fn by_routing_key(&self, key: &str, now: DateTime<Utc>) -> Option<Arc<Integration>> {
         let by_name = self.by_name.read().expect("registry lock").clone();
         let mut found = None;
         for integration in by_name.values() {
             let candidate = integration.enabled && integration.auth == AuthMethod::RoutingKey;
-            if candidate && auth::verify_routing_key(Some(key), &integration.secrets).is_ok() {
+            if candidate && auth::verify_routing_key(Some(key), &integration.secrets, now).is_ok() {
                 found = Some(integration.clone());
             }
         }

@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{middleware, web, App, HttpServer};
 use tokio::sync::watch;
 
-use crate::auth::Secret;
+use crate::auth::{ActiveSecret, AuthMethod, Secret};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::IntegrationRegistry;
@@ -63,7 +63,7 @@ impl Application {
             limits: config.limits,
             request_timeout: config.request_timeout,
             api_tokens: api_tokens(config),
-            admin_token: config.admin_token.clone(),
+            admin_token: config.admin_token.as_ref().map(bearer_token),
             metrics,
             openapi: crate::openapi::document().into(),
             clock,
@@ -142,14 +142,19 @@ async fn stop_signal() -> std::io::Result<()> {
 }
 
 /// SPEC §5: with an API token set, `/v1` takes it or the admin token; without one it is open.
-fn api_tokens(config: &Config) -> Vec<Secret> {
+fn api_tokens(config: &Config) -> Vec<ActiveSecret> {
     match &config.api_token {
         None => Vec::new(),
         Some(api) => std::iter::once(api)
             .chain(&config.admin_token)
-            .cloned()
+            .map(bearer_token)
             .collect(),
     }
+}
+
+/// A token the API compares with `Authorization: Bearer`, held as a Bearer secret is.
+fn bearer_token(token: &Secret) -> ActiveSecret {
+    ActiveSecret::new(&AuthMethod::Bearer, token)
 }
 
 #[derive(Debug, thiserror::Error)]

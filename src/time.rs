@@ -43,6 +43,27 @@ pub fn serialize_optional<S: serde::Serializer>(
     }
 }
 
+/// Reads a duration as people type it (SPEC §9): `90s`, `15m`, `4h`, `7d`, or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let invalid = || format!("`{text}` is not a duration; write it as 90s, 15m, 4h, 7d or seconds");
+    let (number, unit_seconds) = match text.char_indices().last() {
+        Some((at, 's')) => (&text[..at], 1),
+        Some((at, 'm')) => (&text[..at], 60),
+        Some((at, 'h')) => (&text[..at], 3600),
+        Some((at, 'd')) => (&text[..at], 86_400),
+        _ => (text, 1),
+    };
+    if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(|count| count.checked_mul(unit_seconds))
+        .and_then(chrono::Duration::try_seconds)
+        .ok_or_else(invalid)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -54,5 +75,33 @@ mod tests {
         let time = Utc.timestamp_millis_opt(1_795_370_645_123).unwrap();
         assert_eq!(format(time), "2026-11-22T18:04:05.123Z");
         assert_eq!(parse(&format(time)), Some(time));
+    }
+
+    #[test]
+    fn durations_take_a_unit_or_plain_seconds() {
+        for (text, seconds) in [
+            ("1s", 1),
+            ("90", 90),
+            ("10m", 600),
+            ("24h", 86_400),
+            ("7d", 604_800),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(chrono::Duration::seconds(seconds)),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "s",
+            "-1s",
+            "1.5h",
+            "1w",
+            "10 m",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

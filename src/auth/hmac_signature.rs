@@ -48,7 +48,7 @@ pub(super) fn verify(
     prefix: &str,
     encoding: Encoding,
     body: &[u8],
-    secrets: &[Secret],
+    secrets: &[&Secret],
 ) -> Result<(), AuthError> {
     let encoded = strip_prefix_ignoring_case(header_value, prefix.as_bytes())
         .ok_or(AuthError::MalformedCredential)?;

@@ -97,6 +97,16 @@ impl AuthMethod {
         !matches!(self, AuthMethod::None)
     }
 
+    /// Whether the mode needs its secrets whole: HMAC and Standard Webhooks sign with them, and a
+    /// routing key is looked up by value and shown. The other modes only compare, so they keep
+    /// only a salted hash (`ActiveSecret`).
+    pub fn keeps_secrets(&self) -> bool {
+        matches!(
+            self,
+            AuthMethod::HmacSha256 { .. } | AuthMethod::StandardWebhooks | AuthMethod::RoutingKey
+        )
+    }
+
     /// The header that carries the credential, when the mode has a configurable one.
     pub fn header(&self) -> Option<&str> {
         match self {

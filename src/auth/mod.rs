@@ -3,20 +3,23 @@
 //! Everything here is pure: `verify` takes the request's headers, its raw body, the integration's
 //! active secrets and the current time, and answers yes or which check failed. It runs before
 //! the body is parsed, so a forged request never reaches the JSON parser. Every comparison of a
-//! secret or a signature is constant-time.
+//! secret or a signature is constant-time. A secret retired by a rotation is refused from its
+//! expiry on; which secrets are kept whole and which only hashed is `active`'s to say.
 
+mod active;
 mod hmac_signature;
 mod method;
 mod secret;
 mod standard_webhooks;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
 
+pub use active::{ActiveSecret, SecretHash, StoredSecret};
 pub use hmac_signature::Encoding;
 pub use method::{AuthMethod, Preset};
-pub use secret::{generate_secret, validate_secret, Secret, MAX_SECRETS};
+pub use secret::{
+    generate_secret, validate_keep_old, validate_secret, Secret, DEFAULT_KEEP_OLD, MAX_SECRETS,
+};
 
 /// Read access to a request's headers, so this module does not depend on the HTTP framework.
 pub trait Headers {
@@ -57,28 +60,28 @@ impl AuthError {
     }
 }
 
-/// Checks that the request was sent by a holder of one of `secrets`.
+/// Checks that the request was sent by a holder of one of `secrets` still valid at `now`.
 pub fn verify(
     method: &AuthMethod,
     headers: &(impl Headers + ?Sized),
     body: &[u8],
-    secrets: &[Secret],
+    secrets: &[ActiveSecret],
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     match method {
         AuthMethod::None => Ok(()),
         AuthMethod::Token { header } => {
             let given = required(headers, header)?;
-            matches_any_secret(given.trim_ascii(), secrets)
+            matches_any_secret(given.trim_ascii(), secrets, now)
         }
         AuthMethod::Bearer => {
             let token = authorization(headers, "Bearer")?;
-            matches_any_secret(token, secrets)
+            matches_any_secret(token, secrets, now)
         }
         AuthMethod::Basic => {
             let encoded = authorization(headers, "Basic")?;
             let decoded = secret::decode_base64(encoded).ok_or(AuthError::MalformedCredential)?;
-            matches_any_secret(&decoded, secrets)
+            matches_any_secret(&decoded, secrets, now)
         }
         AuthMethod::HmacSha256 {
             header,
@@ -86,9 +89,12 @@ pub fn verify(
             encoding,
         } => {
             let given = required(headers, header)?;
-            hmac_signature::verify(given.trim_ascii(), prefix, *encoding, body, secrets)
+            let keys = active::keys_at(secrets, now);
+            hmac_signature::verify(given.trim_ascii(), prefix, *encoding, body, &keys)
         }
-        AuthMethod::StandardWebhooks => standard_webhooks::verify(headers, body, secrets, now),
+        AuthMethod::StandardWebhooks => {
+            standard_webhooks::verify(headers, body, &active::keys_at(secrets, now), now)
+        }
         // The key is in the body; the caller parses it first and calls `verify_routing_key`.
         AuthMethod::RoutingKey => Err(AuthError::MissingCredential("routing_key".into())),
     }
@@ -99,10 +105,15 @@ pub fn routing_key(body: &serde_json::Value) -> Option<&str> {
     body.get("routing_key").and_then(serde_json::Value::as_str)
 }
 
-/// `routing-key` mode: the `routing_key` read from the body is one of `keys`, in constant time.
-pub fn verify_routing_key(given: Option<&str>, keys: &[Secret]) -> Result<(), AuthError> {
+/// `routing-key` mode: the `routing_key` read from the body is one of `keys` still valid at
+/// `now`, in constant time.
+pub fn verify_routing_key(
+    given: Option<&str>,
+    keys: &[ActiveSecret],
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
     let given = given.ok_or_else(|| AuthError::MissingCredential("routing_key".into()))?;
-    matches_any_secret(given.as_bytes(), keys)
+    matches_any_secret(given.as_bytes(), keys, now)
 }
 
 /// The `WWW-Authenticate` challenge that goes with a `401` for `method`.
@@ -172,14 +183,13 @@ fn authorization<'h>(
     Ok(credentials.trim_ascii())
 }
 
-/// Compares `given` with every secret in constant time. Both sides are hashed first so that
-/// neither the comparison nor its length reveals anything about a secret.
-fn matches_any_secret(given: &[u8], secrets: &[Secret]) -> Result<(), AuthError> {
-    let given = Sha256::digest(given);
-    let matched = secrets.iter().fold(Choice::from(0), |found, secret| {
-        found | Sha256::digest(secret.expose().as_bytes()).ct_eq(&given)
-    });
-    if bool::from(matched) {
+/// Compares `given` with every secret valid at `now`, in constant time.
+fn matches_any_secret(
+    given: &[u8],
+    secrets: &[ActiveSecret],
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    if active::matches_any(given, secrets, now) {
         Ok(())
     } else {
         Err(AuthError::Mismatch)

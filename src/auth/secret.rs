@@ -12,6 +12,10 @@ use super::AuthMethod;
 
 /// SPEC §2: an integration holds at most this many active secrets (rotation).
 pub const MAX_SECRETS: usize = 5;
+/// SPEC §6: how long `rotate-secret --keep-old` keeps the old secrets valid, unless told.
+pub const DEFAULT_KEEP_OLD: chrono::Duration = chrono::Duration::hours(24);
+/// The longest a rotation may keep the old secrets: a switch-over, not a second secret forever.
+const MAX_KEEP_OLD: chrono::Duration = chrono::Duration::days(365);
 /// SPEC §2: secrets are 1-255 characters (Elastio's limit).
 const MAX_SECRET_LEN: usize = 255;
 const WHSEC_PREFIX: &str = "whsec_";
@@ -76,6 +80,14 @@ pub fn validate_secret(method: &AuthMethod, secret: &str) -> Result<Secret, Stri
         }
         _ => Ok(Secret(secret.into())),
     }
+}
+
+/// Checks how long a rotation keeps the old secrets valid: 1 second to 365 days.
+pub fn validate_keep_old(duration: chrono::Duration) -> Result<chrono::Duration, String> {
+    if duration < chrono::Duration::seconds(1) || duration > MAX_KEEP_OLD {
+        return Err("the old secrets are kept from 1 second to 365 days".into());
+    }
+    Ok(duration)
 }
 
 /// Hex in either case, to bytes.

@@ -42,7 +42,7 @@ const SVIX: HeaderNames = HeaderNames {
 pub(super) fn verify(
     headers: &(impl Headers + ?Sized),
     body: &[u8],
-    secrets: &[Secret],
+    secrets: &[&Secret],
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     let names = if headers.get(STANDARD.id).is_some() {
@@ -65,7 +65,7 @@ pub(super) fn verify(
     }
     let expected: Vec<String> = secrets
         .iter()
-        .filter_map(Secret::standard_webhooks_key)
+        .filter_map(|secret| secret.standard_webhooks_key())
         .map(|key| encode_base64(&tag(&key, id, timestamp, body)))
         .collect();
     let mut matched = false;

@@ -10,8 +10,12 @@ fn now() -> DateTime<Utc> {
     Utc.timestamp_opt(1_614_265_330, 0).unwrap()
 }
 
-fn secrets(texts: &[&str]) -> Vec<Secret> {
-    texts.iter().map(|text| Secret::new(*text)).collect()
+/// The secrets as an integration with `method` holds them: hashed for token, bearer and basic.
+fn secrets(method: &AuthMethod, texts: &[&str]) -> Vec<ActiveSecret> {
+    texts
+        .iter()
+        .map(|text| ActiveSecret::new(method, &Secret::new(*text)))
+        .collect()
 }
 
 fn check(
@@ -19,7 +23,7 @@ fn check(
     headers: &[(&str, &str)],
     secret_texts: &[&str],
 ) -> Result<(), AuthError> {
-    verify(method, headers, BODY, &secrets(secret_texts), now())
+    verify(method, headers, BODY, &secrets(method, secret_texts), now())
 }
 
 fn token() -> AuthMethod {
@@ -157,11 +161,12 @@ fn hmac_accepts_hex_in_either_case() {
 fn hmac_refuses_a_tampered_body() {
     let signature = hmac_hex("key", BODY);
     let tampered = br#"{"event_type":"create","Id":"2","Title":"t"}"#;
+    let method = hmac("hex", None);
     let result = verify(
-        &hmac("hex", None),
+        &method,
         &[("x-signature", signature.as_str())][..],
         tampered,
-        &secrets(&["key"]),
+        &secrets(&method, &["key"]),
         now(),
     );
     assert_eq!(result, Err(AuthError::Mismatch));
@@ -231,7 +236,7 @@ fn sw_check(
         &AuthMethod::StandardWebhooks,
         headers,
         SW_BODY,
-        &secrets(secret_texts),
+        &secrets(&AuthMethod::StandardWebhooks, secret_texts),
         at,
     )
 }
@@ -368,7 +373,13 @@ fn sign_produces_what_verify_accepts() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     assert_eq!(
-        verify(&method, &pairs[..], SW_BODY, &[secret], now()),
+        verify(
+            &method,
+            &pairs[..],
+            SW_BODY,
+            &[ActiveSecret::new(&method, &secret)],
+            now()
+        ),
         Ok(())
     );
     assert!(

@@ -24,9 +24,13 @@ pub enum IntegrationCommand {
     /// Replace the secret with a new one, printed once.
     RotateSecret {
         name: String,
-        /// Keep the current secrets valid too (up to 5 in all), while senders switch over.
+        /// Keep the current secrets valid too (up to 5 in all) for 24 hours, while senders
+        /// switch over.
         #[arg(long)]
         keep_old: bool,
+        /// Keep the current secrets valid for D instead (90s, 10m, 24h, 7d); implies --keep-old.
+        #[arg(long, value_name = "D", value_parser = keep_old_duration)]
+        keep_old_for: Option<chrono::Duration>,
     },
     /// Accept deliveries again.
     Enable { name: String },
@@ -47,6 +51,11 @@ pub struct TestArgs {
     /// The server's limits, so the dry run refuses what the server would.
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+/// A `--keep-old-for` duration, within the bounds a rotation allows.
+fn keep_old_duration(text: &str) -> Result<chrono::Duration, String> {
+    crate::time::parse_duration(text).and_then(auth::validate_keep_old)
 }
 
 /// `Name: value`, split at the first colon.
@@ -116,8 +125,8 @@ pub(super) fn run(command: IntegrationCommand, db: &Path) -> CliResult {
             let integration = database
                 .integration(&name)
                 .map_err(|error| error.to_string())?;
-            let view = serde_json::to_string_pretty(&IntegrationView::from(&integration))
-                .expect("a view serializes");
+            let view = IntegrationView::at(&integration, chrono::Utc::now());
+            let view = serde_json::to_string_pretty(&view).expect("a view serializes");
             println!("{view}");
             Ok(())
         }
@@ -128,8 +137,13 @@ pub(super) fn run(command: IntegrationCommand, db: &Path) -> CliResult {
             println!("integration `{name}` removed; its alerts are kept");
             Ok(())
         }
-        IntegrationCommand::RotateSecret { name, keep_old } => {
-            rotate(&mut database, &name, keep_old)
+        IntegrationCommand::RotateSecret {
+            name,
+            keep_old,
+            keep_old_for,
+        } => {
+            let keep_old_for = keep_old_for.or(keep_old.then_some(auth::DEFAULT_KEEP_OLD));
+            rotate(&mut database, &name, keep_old_for)
         }
         IntegrationCommand::Enable { name } => set_enabled(&mut database, &name, true),
         IntegrationCommand::Disable { name } => set_enabled(&mut database, &name, false),
@@ -218,7 +232,11 @@ fn add(database: &mut Database, args: AddArgs) -> CliResult {
     Ok(())
 }
 
-fn rotate(database: &mut Database, name: &str, keep_old: bool) -> CliResult {
+fn rotate(
+    database: &mut Database,
+    name: &str,
+    keep_old_for: Option<chrono::Duration>,
+) -> CliResult {
     let integration = database
         .integration(name)
         .map_err(|error| error.to_string())?;
@@ -229,7 +247,7 @@ fn rotate(database: &mut Database, name: &str, keep_old: bool) -> CliResult {
     }
     let secret = auth::generate_secret(&integration.auth);
     database
-        .rotate_secret(name, &secret, keep_old)
+        .rotate_secret(name, &secret, keep_old_for)
         .map_err(|error| error.to_string())?;
     if integration.auth == AuthMethod::RoutingKey {
         println!("new routing key for `{name}`: {}", secret.expose());
@@ -239,8 +257,12 @@ fn rotate(database: &mut Database, name: &str, keep_old: bool) -> CliResult {
             secret.expose()
         );
     }
-    if keep_old {
-        println!("the previous secrets stay valid until the next rotation without --keep-old");
+    if let Some(keep_for) = keep_old_for {
+        let until = chrono::Utc::now() + keep_for;
+        println!(
+            "the previous secrets stay valid until {} at the latest",
+            crate::time::format(until)
+        );
     }
     Ok(())
 }
@@ -257,6 +279,7 @@ fn set_enabled(database: &mut Database, name: &str, enabled: bool) -> CliResult 
 }
 
 fn list(integrations: &[Integration]) {
+    let now = chrono::Utc::now();
     if integrations.is_empty() {
         println!("no integrations; add one with `alertgate integration add NAME`");
         return;
@@ -272,7 +295,11 @@ fn list(integrations: &[Integration]) {
             integration.format.as_str(),
             describe_auth(&integration.auth),
             if integration.enabled { "yes" } else { "no" },
-            integration.secrets.len()
+            integration
+                .secrets
+                .iter()
+                .filter(|secret| secret.valid_at(now))
+                .count()
         );
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::CliResult;
-use crate::auth::{self, AuthMethod};
+use crate::auth::{self, ActiveSecret, AuthMethod};
 use crate::store::Database;
 
 #[derive(clap::Args)]
@@ -24,14 +24,24 @@ pub(super) fn run(args: &SignArgs, db: &Path) -> CliResult {
         .integration(&args.integration)
         .map_err(|error| error.to_string())?;
     let body = super::read_input(&args.file)?;
-    let Some(secret) = integration.secrets.first() else {
+    let now = Utc::now();
+    let message_id = format!("msg_{}", crate::ids::ulid(now));
+    if integration.auth.needs_secret() && !integration.auth.keeps_secrets() {
+        // Token, bearer and basic secrets are held only as hashes, and sign nothing anyway.
+        return Err(signs_nothing(&integration.auth, &integration.name));
+    }
+    // The newest secret still valid: the one senders are moving to.
+    let Some(secret) = integration
+        .secrets
+        .iter()
+        .filter(|secret| secret.valid_at(now))
+        .find_map(ActiveSecret::kept)
+    else {
         return Err(format!(
             "integration `{}` has no secret to sign with",
             integration.name
         ));
     };
-    let now = Utc::now();
-    let message_id = format!("msg_{}", crate::ids::ulid(now));
     if integration.auth == AuthMethod::RoutingKey {
         return Err(format!(
             "integration `{}` signs nothing: PagerDuty senders put \"routing_key\": \"{}\" in the body",
@@ -39,15 +49,17 @@ pub(super) fn run(args: &SignArgs, db: &Path) -> CliResult {
             secret.expose()
         ));
     }
-    let headers = auth::sign(&integration.auth, secret, &body, now, &message_id).ok_or_else(|| {
-        format!(
-            "integration `{}` uses {} auth, which signs nothing: its credential is the secret itself",
-            integration.name,
-            integration.auth.mode()
-        )
-    })?;
+    let headers = auth::sign(&integration.auth, secret, &body, now, &message_id)
+        .ok_or_else(|| signs_nothing(&integration.auth, &integration.name))?;
     for (name, value) in headers {
         println!("{name}: {value}");
     }
     Ok(())
+}
+
+fn signs_nothing(method: &AuthMethod, name: &str) -> String {
+    format!(
+        "integration `{name}` uses {} auth, which signs nothing: its credential is the secret itself",
+        method.mode()
+    )
 }

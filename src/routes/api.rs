@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
-use crate::auth::{self, AuthMethod, Secret};
+use crate::auth::{self, ActiveSecret, AuthMethod};
 use crate::cursor;
 use crate::error::ApiError;
 use crate::formats::FormatError;
@@ -67,7 +67,11 @@ fn app_state(request: &HttpRequest) -> &AppState {
 }
 
 /// `Authorization: Bearer` with one of `tokens`: the same constant-time check as hooks use.
-fn bearer(request: &HttpRequest, state: &AppState, tokens: &[Secret]) -> Result<(), ApiError> {
+fn bearer(
+    request: &HttpRequest,
+    state: &AppState,
+    tokens: &[ActiveSecret],
+) -> Result<(), ApiError> {
     let now = (state.clock)();
     auth::verify(&AuthMethod::Bearer, request.headers(), b"", tokens, now).map_err(|_| {
         ApiError::Unauthorized {

@@ -187,7 +187,7 @@ pub async fn ingest(
         .map_err(|error| refuse(named.as_ref(), with_body, error.into()))?;
     let integration = match named {
         Some(integration) => {
-            check_routing_key(&integration, &json)
+            check_routing_key(&integration, &json, (state.clock)())
                 .map_err(|error| refuse(Some(&integration), Logged::WithoutBody, error))?;
             integration
         }
@@ -217,7 +217,7 @@ fn find_by_name(state: &AppState, name: &str) -> Result<Arc<Integration>, ApiErr
 /// The enabled PagerDuty integration whose routing key the body carries.
 fn find_by_routing_key(state: &AppState, json: &Value) -> Result<Arc<Integration>, ApiError> {
     auth::routing_key(json)
-        .and_then(|key| state.integrations.by_routing_key(key))
+        .and_then(|key| state.integrations.by_routing_key(key, (state.clock)()))
         .ok_or_else(|| {
             ApiError::InvalidPayload(FormatError::new(
                 "routing_key",
@@ -240,11 +240,15 @@ fn authenticate(
 
 /// Routing-key integrations (PagerDuty's): the credential is in the body, so it is checked
 /// once the body has parsed.
-fn check_routing_key(integration: &Integration, json: &Value) -> Result<(), ApiError> {
+fn check_routing_key(
+    integration: &Integration,
+    json: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     if integration.auth != AuthMethod::RoutingKey {
         return Ok(());
     }
-    auth::verify_routing_key(auth::routing_key(json), &integration.secrets)
+    auth::verify_routing_key(auth::routing_key(json), &integration.secrets, now)
         .map_err(|error| unauthorized(integration, &error))
 }
 

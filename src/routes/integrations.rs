@@ -39,7 +39,10 @@ const COUNTER_WINDOW: Duration = Duration::hours(24);
 pub async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let integrations = api::read(&state, crate::store::Store::integrations).await?;
     Ok(HttpResponse::Ok().json(IntegrationList {
-        integrations: integrations.iter().map(IntegrationView::from).collect(),
+        integrations: integrations
+            .iter()
+            .map(|integration| IntegrationView::at(integration, (state.clock)()))
+            .collect(),
     }))
 }
 
@@ -70,7 +73,7 @@ pub async fn create(
     let integration = load(&state, &name).await?;
     log::info!("integration `{name}` added over the admin API");
     Ok(HttpResponse::Created().json(CreatedIntegration {
-        integration: (&integration).into(),
+        integration: IntegrationView::at(&integration, (state.clock)()),
         secret: secret.as_ref().map(crate::auth::Secret::expose),
     }))
 }
@@ -98,7 +101,7 @@ pub async fn show(
     let since = (state.clock)() - COUNTER_WINDOW;
     let counts = api::read(&state, move |store| store.delivery_counts(&name, since)).await?;
     Ok(HttpResponse::Ok().json(IntegrationDetail {
-        integration: (&integration).into(),
+        integration: IntegrationView::at(&integration, (state.clock)()),
         deliveries_24h: DeliveryCountsJson::from(&counts),
     }))
 }
@@ -137,7 +140,7 @@ pub async fn update(
     )
     .await?;
     let integration = load(&state, &path).await?;
-    let integration = IntegrationView::from(&integration);
+    let integration = IntegrationView::at(&integration, (state.clock)());
     Ok(HttpResponse::Ok().json(match &secret {
         // The old secrets did not fit the new auth mode: this one replaces them, shown once.
         Some(secret) => UpdatedIntegration::Rekeyed {
@@ -210,11 +213,14 @@ pub async fn rotate_secret(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let RotateRequest { keep_old } = if body.trim_ascii().is_empty() {
+    let request: RotateRequest = if body.trim_ascii().is_empty() {
         RotateRequest::default()
     } else {
         json_body(&body)?
     };
+    let keep_old_for = request
+        .keep_old_for()
+        .map_err(|(field, message)| invalid_field(field, &message))?;
     let integration = load(&state, &path).await?;
     if !integration.auth.needs_secret() {
         return Err(invalid_field(
@@ -226,7 +232,7 @@ pub async fn rotate_secret(
     let change = IntegrationChange::RotateSecret {
         name: integration.name.clone(),
         secret: secret.clone(),
-        keep_old,
+        keep_old_for,
     };
     apply(&state, change).await?;
     Ok(HttpResponse::Ok().json(RotatedSecret {

@@ -22,7 +22,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpResponse};
 
-use crate::auth::Secret;
+use crate::auth::ActiveSecret;
 use crate::error::ApiError;
 use crate::limits::DeliveryLimits;
 use crate::metrics::Metrics;
@@ -43,9 +43,9 @@ pub struct AppState {
     /// How long a sender may take to send its body.
     pub request_timeout: std::time::Duration,
     /// Bearer tokens that open `/v1` (the API and the admin token); empty: the API is open.
-    pub api_tokens: Vec<Secret>,
+    pub api_tokens: Vec<ActiveSecret>,
     /// The token of `/v1/integrations`; unset, the admin API is off (`404`).
-    pub admin_token: Option<Secret>,
+    pub admin_token: Option<ActiveSecret>,
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document served at `/openapi.json`, made once at start.
     pub openapi: Arc<str>,

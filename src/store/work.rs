@@ -62,10 +62,11 @@ pub enum IntegrationChange {
         name: String,
         purge: bool,
     },
+    /// `secret` becomes the newest; with `keep_old_for`, the current ones stay valid that long.
     RotateSecret {
         name: String,
         secret: Secret,
-        keep_old: bool,
+        keep_old_for: Option<chrono::Duration>,
     },
 }
 

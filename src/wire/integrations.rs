@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::EventResultJson;
-use crate::auth::{AuthMethod, Secret};
+use crate::auth::{self, ActiveSecret, AuthMethod, Secret};
 use crate::dry_run::{AuthCheck, BodyError, DryRun};
 use crate::formats::Mapping;
 use crate::integration::Integration;
@@ -17,7 +17,8 @@ use crate::model::Action;
 use crate::store::{DeliveryCounts, DeliveryRecord};
 use crate::time;
 
-/// How an integration is shown: everything but its secrets, which are only counted.
+/// How an integration is shown: everything but its secrets, which are only counted, with when
+/// each expires.
 // No `Debug`: it holds a PagerDuty integration's routing keys.
 #[derive(Serialize, ToSchema)]
 pub struct IntegrationView<'a> {
@@ -26,7 +27,12 @@ pub struct IntegrationView<'a> {
     pub auth: AuthView<'a>,
     pub capture_payload: bool,
     pub enabled: bool,
+    /// The secrets accepted now: the current one, and those a rotation with `keep_old` retired.
     pub active_secrets: usize,
+    /// When each active secret stops being accepted, newest first; null for the current one,
+    /// which stays until the next rotation.
+    #[schema(value_type = Vec<Option<String>>, format = DateTime)]
+    pub secrets_expire_at: Vec<Option<String>>,
     /// PagerDuty integrations: their routing keys, which are addresses as much as credentials
     /// and so are shown, as PagerDuty's own UI shows them (SPEC §2).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,8 +62,14 @@ pub struct AuthView<'a> {
     pub encoding: Option<&'static str>,
 }
 
-impl<'a> From<&'a Integration> for IntegrationView<'a> {
-    fn from(integration: &'a Integration) -> IntegrationView<'a> {
+impl<'a> IntegrationView<'a> {
+    /// `integration` as shown at `now`: a secret past its expiry is no longer counted.
+    pub fn at(integration: &'a Integration, now: DateTime<Utc>) -> IntegrationView<'a> {
+        let active: Vec<&ActiveSecret> = integration
+            .secrets
+            .iter()
+            .filter(|secret| secret.valid_at(now))
+            .collect();
         IntegrationView {
             name: &integration.name,
             format: integration.format.as_str(),
@@ -72,9 +84,17 @@ impl<'a> From<&'a Integration> for IntegrationView<'a> {
             },
             capture_payload: integration.capture_payload,
             enabled: integration.enabled,
-            active_secrets: integration.secrets.len(),
-            routing_keys: (integration.auth == AuthMethod::RoutingKey)
-                .then(|| integration.secrets.iter().map(Secret::expose).collect()),
+            active_secrets: active.len(),
+            secrets_expire_at: active
+                .iter()
+                .map(|secret| secret.expires_at.map(time::format))
+                .collect(),
+            routing_keys: (integration.auth == AuthMethod::RoutingKey).then(|| {
+                active
+                    .iter()
+                    .filter_map(|secret| secret.kept().map(Secret::expose))
+                    .collect()
+            }),
             map: integration.format.mapping().map(Mapping::pointers),
             action_map: integration.format.mapping().map(Mapping::actions),
             created_at: integration.created_at,
@@ -121,8 +141,33 @@ pub enum UpdatedIntegration<'a> {
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RotateRequest {
-    /// Keep the current secrets valid too (up to 5 in all).
-    pub keep_old: bool,
+    /// Keep the current secrets valid too (up to 5 in all), for 24 hours.
+    #[schema(value_type = bool, default = false)]
+    pub keep_old: Option<bool>,
+    /// Keep the current secrets valid this many seconds instead (1 to 31,536,000); implies
+    /// `keep_old`.
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub keep_old_for_seconds: Option<i64>,
+}
+
+impl RotateRequest {
+    /// How long the current secrets stay valid beside the new one; `None` drops them at once.
+    /// An error names the field and says why.
+    pub fn keep_old_for(&self) -> Result<Option<Duration>, (&'static str, String)> {
+        match (self.keep_old, self.keep_old_for_seconds) {
+            (Some(false), Some(_)) => Err((
+                "keep_old_for_seconds",
+                "keeping the old secrets for a while needs keep_old true (or left out)".into(),
+            )),
+            (_, Some(seconds)) => Duration::try_seconds(seconds)
+                .ok_or_else(|| "out of range".to_string())
+                .and_then(auth::validate_keep_old)
+                .map(Some)
+                .map_err(|message| ("keep_old_for_seconds", message)),
+            (Some(true), None) => Ok(Some(auth::DEFAULT_KEEP_OLD)),
+            (_, None) => Ok(None),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

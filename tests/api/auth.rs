@@ -190,7 +190,9 @@ fn standard_webhooks_accepts_both_secrets_during_rotation() {
     // Add the new secret beside the old one, as `rotate-secret --keep-old` does.
     let mut database = alertgate::store::Database::open(&app.db_path).unwrap();
     let new_secret = alertgate::auth::Secret::new(SW_SECRET_NEW);
-    database.rotate_secret("sw", &new_secret, true).unwrap();
+    database
+        .rotate_secret("sw", &new_secret, Some(alertgate::auth::DEFAULT_KEEP_OLD))
+        .unwrap();
     drop(database);
     let now = Utc::now().timestamp();
     let with_new = standard_webhooks_headers(SW_SECRET_NEW, "msg_new", now, BODY);

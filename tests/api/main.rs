@@ -40,6 +40,8 @@ mod metrics;
 mod openapi;
 mod pagerduty;
 mod query;
+mod rotation;
 mod schemas;
+mod secrets_at_rest;
 mod stats;
 mod stream;

@@ -174,8 +174,8 @@ pub(super) fn integration_change(
         IntegrationChange::RotateSecret {
             name,
             secret,
-            keep_old,
-        } => integrations::rotate_secret(connection, name, secret, *keep_old, now),
+            keep_old_for,
+        } => integrations::rotate_secret(connection, name, secret, *keep_old_for, now),
     }
 }
 

@@ -64,10 +64,10 @@ impl Database {
         &mut self,
         name: &str,
         secret: &Secret,
-        keep_old: bool,
+        keep_old_for: Option<chrono::Duration>,
     ) -> Result<(), StoreError> {
         self.change(|connection| {
-            integrations::rotate_secret(connection, name, secret, keep_old, Utc::now())
+            integrations::rotate_secret(connection, name, secret, keep_old_for, Utc::now())
         })
     }
 

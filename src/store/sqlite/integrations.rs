@@ -1,11 +1,11 @@
 //! SQL for integrations and their secrets. Every change bumps `integrations_revision` in the same
 //! transaction, which is how a running server notices changes made from the CLI.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{corrupt, StoreError};
-use crate::auth::{AuthMethod, Secret, MAX_SECRETS};
+use crate::auth::{ActiveSecret, AuthMethod, Secret, SecretHash, StoredSecret, MAX_SECRETS};
 use crate::formats::{Format, Mapping};
 use crate::integration::{Integration, NewIntegration};
 use crate::time;
@@ -63,7 +63,7 @@ pub(super) fn add(
         ],
     )?;
     if let Some(secret) = &new.secret {
-        insert_secret(connection, &new.name, secret, &now)?;
+        insert_secret(connection, &new.name, &new.auth, secret, &now)?;
     }
     bump_revision(connection)
 }
@@ -104,7 +104,7 @@ pub(super) fn update(
         )?;
     }
     if let Some(secret) = secret {
-        insert_secret(connection, &changed.name, secret, &now)?;
+        insert_secret(connection, &changed.name, &changed.auth, secret, &now)?;
     }
     bump_revision(connection)
 }
@@ -154,23 +154,30 @@ pub(super) fn set_enabled(
     bump_revision(connection)
 }
 
-/// Makes `secret` the newest active secret; without `keep_old` it becomes the only one.
+/// Makes `secret` the newest active secret. With `keep_old_for`, the current ones stay valid
+/// that much longer (one already retired keeps its earlier expiry: a rotation never extends a
+/// secret's life); without it, `secret` becomes the only one.
 pub(super) fn rotate_secret(
     connection: &Connection,
     name: &str,
     secret: &Secret,
-    keep_old: bool,
+    keep_old_for: Option<Duration>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let now = time::format(now);
-    let changed = connection.execute(
+    // The mode as it is in this transaction decides how the secret is held.
+    let integration =
+        get(connection, name)?.ok_or_else(|| StoreError::NoSuchIntegration(name.into()))?;
+    let now_text = time::format(now);
+    connection.execute(
         "UPDATE integrations SET updated_at = ?2 WHERE name = ?1",
-        params![name, now],
+        params![name, now_text],
     )?;
-    if changed == 0 {
-        return Err(StoreError::NoSuchIntegration(name.into()));
-    }
-    if keep_old {
+    // Expired secrets are refused anyway; they go here, where they would count against the five.
+    connection.execute(
+        "DELETE FROM integration_secrets WHERE integration = ?1 AND expires_at <= ?2",
+        params![name, now_text],
+    )?;
+    if let Some(keep_for) = keep_old_for {
         let active: i64 = connection.query_row(
             "SELECT count(*) FROM integration_secrets WHERE integration = ?1",
             [name],
@@ -179,14 +186,54 @@ pub(super) fn rotate_secret(
         if usize::try_from(active).is_ok_and(|active| active >= MAX_SECRETS) {
             return Err(StoreError::TooManySecrets(name.into()));
         }
+        let until = now
+            .checked_add_signed(keep_for)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        connection.execute(
+            "UPDATE integration_secrets SET expires_at = min(coalesce(expires_at, ?2), ?2) \
+             WHERE integration = ?1",
+            params![name, time::format(until)],
+        )?;
     } else {
         connection.execute(
             "DELETE FROM integration_secrets WHERE integration = ?1",
             [name],
         )?;
     }
-    insert_secret(connection, name, secret, &now)?;
+    insert_secret(connection, name, &integration.auth, secret, &now_text)?;
     bump_revision(connection)
+}
+
+/// Schema step 4: every secret of a token, bearer or basic integration, stored as text by an
+/// earlier version, becomes its salted hash. Answers how many did.
+pub(super) fn hash_compared_secrets(connection: &Connection) -> Result<usize, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT s.id, s.secret, i.auth_mode FROM integration_secrets AS s \
+         JOIN integrations AS i ON i.name = s.integration WHERE s.secret IS NOT NULL",
+    )?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hashed = 0;
+    for (id, text, mode) in rows {
+        // Only the mode matters here, not its header or prefix.
+        let method = AuthMethod::from_parts(&mode, None, None, None)
+            .map_err(|_| corrupt("auth mode", &mode))?;
+        if let StoredSecret::Hashed(hash) = StoredSecret::of(&method, &Secret::new(text)) {
+            connection.execute(
+                "UPDATE integration_secrets SET secret = NULL, salt = ?2, sha256 = ?3 WHERE id = ?1",
+                params![id, hash.salt(), hash.digest()],
+            )?;
+            hashed += 1;
+        }
+    }
+    Ok(hashed)
 }
 
 fn mapping_json(format: &Format) -> Option<String> {
@@ -195,15 +242,26 @@ fn mapping_json(format: &Format) -> Option<String> {
         .map(|mapping| serde_json::to_string(mapping).expect("a mapping serializes"))
 }
 
+/// Stores `secret` as `method` holds it: whole, or only its salted hash (`auth::StoredSecret`).
 fn insert_secret(
     connection: &Connection,
     name: &str,
+    method: &AuthMethod,
     secret: &Secret,
     now: &str,
 ) -> Result<(), StoreError> {
+    let (text, salt, digest) = match StoredSecret::of(method, secret) {
+        StoredSecret::Kept(secret) => (Some(secret.expose().to_string()), None, None),
+        StoredSecret::Hashed(hash) => (
+            None,
+            Some(hash.salt().to_vec()),
+            Some(hash.digest().to_vec()),
+        ),
+    };
     connection.execute(
-        "INSERT INTO integration_secrets (integration, secret, created_at) VALUES (?1, ?2, ?3)",
-        params![name, secret.expose(), now],
+        "INSERT INTO integration_secrets (integration, secret, salt, sha256, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name, text, salt, digest, now],
     )?;
     Ok(())
 }
@@ -261,11 +319,17 @@ fn stored_format(name: &str, mapping: Option<&str>) -> Result<Format, StoreError
 }
 
 fn with_secrets(connection: &Connection, raw: RawIntegration) -> Result<Integration, StoreError> {
+    // Newest first by id, which grows with every insert whatever the clock of the process (CLI or
+    // server) that wrote it said.
     let mut statement = connection.prepare_cached(
-        "SELECT secret FROM integration_secrets WHERE integration = ?1 ORDER BY created_at DESC, rowid DESC",
+        "SELECT secret, salt, sha256, expires_at FROM integration_secrets WHERE integration = ?1 \
+         ORDER BY id DESC",
     )?;
     let secrets = statement
-        .query_map([&raw.name], |row| row.get::<_, String>(0).map(Secret::new))?
+        .query_map([&raw.name], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .map(|row| active_secret(row?))
         .collect::<Result<Vec<_>, _>>()?;
     let auth = AuthMethod::from_parts(
         &raw.auth_mode,
@@ -285,4 +349,27 @@ fn with_secrets(connection: &Connection, raw: RawIntegration) -> Result<Integrat
         updated_at: parse_time(&raw.updated_at)?,
         name: raw.name,
     })
+}
+
+/// One `integration_secrets` row: the secret or its salt and hash, and its expiry.
+type SecretRow = (
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+fn active_secret((text, salt, digest, expires_at): SecretRow) -> Result<ActiveSecret, StoreError> {
+    let stored = match (text, salt, digest) {
+        (Some(text), None, None) => StoredSecret::Kept(Secret::new(text)),
+        (None, Some(salt), Some(digest)) => StoredSecret::Hashed(
+            SecretHash::from_parts(&salt, &digest)
+                .ok_or_else(|| corrupt("secret hash", "of the wrong length"))?,
+        ),
+        _ => return Err(corrupt("secret", "neither kept nor hashed")),
+    };
+    let expires_at = expires_at
+        .map(|text| time::parse(&text).ok_or_else(|| corrupt("time", &text)))
+        .transpose()?;
+    Ok(ActiveSecret { stored, expires_at })
 }

@@ -170,9 +170,17 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
             known,
         });
     }
+    if current == known {
+        return Ok(());
+    }
+    // A step may remove secrets (step 4 replaces tokens by their hashes): zero what it frees,
+    // rather than leave the text in free pages of the file.
+    let secure_delete: i64 = connection.query_row("PRAGMA secure_delete", [], |row| row.get(0))?;
+    connection.pragma_update(None, "secure_delete", true)?;
     for (number, sql) in steps.into_iter().filter(|(number, _)| *number > current) {
         let transaction = connection.unchecked_transaction()?;
         transaction.execute_batch(&sql)?;
+        after_step(number, &transaction)?;
         // With foreign keys off during the step, check by hand that it left every reference whole.
         let broken: i64 =
             transaction.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
@@ -186,6 +194,37 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
         transaction.pragma_update(None, "user_version", number)?;
         transaction.commit()?;
         log::info!("database schema migrated to version {number}");
+    }
+    let previous = match secure_delete {
+        0 => "OFF",
+        2 => "FAST",
+        _ => "ON",
+    };
+    connection.pragma_update(None, "secure_delete", previous)?;
+    empty_the_wal(connection)
+}
+
+/// Older versions of the pages the steps changed are still in the WAL: copies the new ones into
+/// the database and empties the WAL, so that no secret a step removed outlives the upgrade there.
+/// A reader in another process may hold the WAL; then the next checkpoint does it.
+fn empty_the_wal(connection: &Connection) -> Result<(), StoreError> {
+    let (busy, _, _): (i64, i64, i64) =
+        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    if busy != 0 {
+        log::warn!("after migrating, the WAL could not be emptied: another connection reads it");
+    }
+    Ok(())
+}
+
+/// What a step needs that SQL cannot do, in the step's own transaction, before it commits.
+fn after_step(number: i64, transaction: &Connection) -> Result<(), StoreError> {
+    if number == 4 {
+        let hashed = super::integrations::hash_compared_secrets(transaction)?;
+        if hashed > 0 {
+            log::info!("{hashed} token, bearer and basic secrets are now kept as hashes only");
+        }
     }
     Ok(())
 }
