@@ -14,6 +14,37 @@ pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 pub const MIN_NETWORK_TOKEN: usize = 16;
 /// Headers of real senders are a few hundred bytes; 16 KiB leaves room for long tokens.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Bodies being read may take this many times `--max-body` together, unless
+/// `--max-body-memory` says otherwise: 64 MiB with the default body limit, room for 64 senders
+/// sending the largest body at once, and far more sending real ones (a few KiB).
+pub const BODY_MEMORY_IN_BODIES: usize = 64;
+/// What one stream client may have waiting: a few of the largest alerts, thousands of real ones.
+pub const DEFAULT_STREAM_CLIENT_MEMORY: usize = 4 * 1024 * 1024;
+/// What all stream clients together may have waiting: 16 clients full at once.
+pub const DEFAULT_STREAM_MEMORY: usize = 64 * 1024 * 1024;
+
+/// How much memory slow clients may hold, in bytes: what is held past these is refused (a body:
+/// `503` + `Retry-After`) or dropped (a stream client, who resumes with `Last-Event-ID`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// Request bodies being read and handled, all together.
+    pub bodies: usize,
+    /// Frames waiting to be sent to one `/v1/stream` client.
+    pub stream_client: usize,
+    /// Frames waiting to be sent to all stream clients together.
+    pub streams: usize,
+}
+
+impl MemoryLimits {
+    /// The defaults for a body limit of `max_body`.
+    pub fn defaults_for(max_body: usize) -> MemoryLimits {
+        MemoryLimits {
+            bodies: max_body.saturating_mul(BODY_MEMORY_IN_BODIES),
+            stream_client: DEFAULT_STREAM_CLIENT_MEMORY,
+            streams: DEFAULT_STREAM_MEMORY,
+        }
+    }
+}
 
 #[derive(Clone, clap::Args)]
 pub struct ServeArgs {
@@ -54,6 +85,17 @@ pub struct ServeArgs {
     #[arg(long, env = "ALERTGATE_KEPT_REJECTIONS",
           default_value_t = WriterSettings::default().kept_rejections)]
     pub kept_rejections: u32,
+    /// The most bytes all request bodies being read and handled may hold together (beyond:
+    /// 503 + Retry-After). Default: 64 times --max-body (64 MiB).
+    #[arg(long, env = "ALERTGATE_MAX_BODY_MEMORY")]
+    pub max_body_memory: Option<usize>,
+    /// The most bytes one /v1/stream client may have waiting to be sent; a client past it is
+    /// disconnected and resumes with Last-Event-ID.
+    #[arg(long, env = "ALERTGATE_MAX_STREAM_CLIENT_MEMORY", default_value_t = DEFAULT_STREAM_CLIENT_MEMORY)]
+    pub max_stream_client_memory: usize,
+    /// The most bytes all /v1/stream clients together may have waiting to be sent.
+    #[arg(long, env = "ALERTGATE_MAX_STREAM_MEMORY", default_value_t = DEFAULT_STREAM_MEMORY)]
+    pub max_stream_memory: usize,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -68,6 +110,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How deep a delivery's JSON may nest and how many events it may carry.
     pub limits: DeliveryLimits,
+    /// How much memory slow clients may hold.
+    pub memory: MemoryLimits,
     pub workers: Option<usize>,
     /// How long a client may take to send its headers, and again its body.
     pub request_timeout: std::time::Duration,
@@ -88,6 +132,7 @@ impl std::fmt::Debug for Config {
             .field("max_header_bytes", &self.max_header_bytes)
             .field("max_connections", &self.max_connections)
             .field("limits", &self.limits)
+            .field("memory", &self.memory)
             .field("workers", &self.workers)
             .field("request_timeout", &self.request_timeout)
             .field("writer", &self.writer)
@@ -118,6 +163,13 @@ pub enum ConfigError {
     ZeroMaxBody,
     #[error("--queue-capacity must be at least 1")]
     ZeroQueueCapacity,
+    #[error(
+        "--max-body-memory ({0}) must be at least --max-body ({1}), or no body of the largest \
+         size could ever be read"
+    )]
+    BodyMemoryBelowBody(usize, usize),
+    #[error("--max-stream-client-memory and --max-stream-memory must be at least 1 byte")]
+    ZeroStreamMemory,
 }
 
 impl Config {
@@ -136,6 +188,13 @@ impl Config {
             max_header_bytes: args.max_header_bytes,
             max_connections: args.max_connections.max(1),
             limits: DeliveryLimits::from(&args.limits),
+            memory: MemoryLimits {
+                bodies: args
+                    .max_body_memory
+                    .unwrap_or(MemoryLimits::defaults_for(args.max_body).bodies),
+                stream_client: args.max_stream_client_memory,
+                streams: args.max_stream_memory,
+            },
             workers: args.workers,
             request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
             writer: WriterSettings {
@@ -159,6 +218,15 @@ impl Config {
         }
         if self.writer.queue_capacity == 0 {
             return Err(ConfigError::ZeroQueueCapacity);
+        }
+        if self.memory.bodies < self.max_body {
+            return Err(ConfigError::BodyMemoryBelowBody(
+                self.memory.bodies,
+                self.max_body,
+            ));
+        }
+        if self.memory.stream_client == 0 || self.memory.streams == 0 {
+            return Err(ConfigError::ZeroStreamMemory);
         }
         if let (Some(api), Some(admin)) = (&self.api_token, &self.admin_token) {
             if api == admin {
@@ -215,6 +283,7 @@ mod tests {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: 25_000,
             limits: DeliveryLimits::default(),
+            memory: MemoryLimits::defaults_for(DEFAULT_MAX_BODY),
             workers: None,
             request_timeout: std::time::Duration::from_secs(10),
             writer: WriterSettings::default(),
@@ -242,6 +311,19 @@ mod tests {
             config("127.0.0.1:8080", Some("t")).check().is_ok(),
             "loopback takes any token"
         );
+    }
+
+    #[test]
+    fn body_memory_must_hold_one_body_of_the_largest_size() {
+        let mut small = config("127.0.0.1:1", None);
+        assert_eq!(small.memory.bodies, 64 * DEFAULT_MAX_BODY, "the default");
+        small.memory.bodies = DEFAULT_MAX_BODY - 1;
+        assert!(matches!(
+            small.check(),
+            Err(ConfigError::BodyMemoryBelowBody(_, DEFAULT_MAX_BODY))
+        ));
+        small.memory.bodies = DEFAULT_MAX_BODY;
+        assert!(small.check().is_ok());
     }
 
     #[test]

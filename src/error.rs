@@ -80,6 +80,12 @@ pub enum ApiError {
     /// 503: the store cannot take more work right now; retry.
     #[error("alertgate is busy and applied nothing; retry shortly")]
     Busy,
+    /// 503: the bodies being read already hold all the memory `--max-body-memory` allows.
+    #[error(
+        "alertgate is reading as many request bodies as its memory limit allows and applied \
+         nothing; retry shortly"
+    )]
+    BodyMemoryFull,
     /// 503: the disk (or the configured size limit) is full; retry once space returns.
     #[error("the database is full and applied nothing; retry once space is freed")]
     StorageFull,
@@ -127,6 +133,7 @@ impl ApiError {
             ApiError::UnreadableBody => "unreadable_body",
             ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::Busy => "busy",
+            ApiError::BodyMemoryFull => "body_memory_full",
             ApiError::StorageFull => "storage_full",
             ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal => "internal_error",
@@ -176,9 +183,10 @@ impl ResponseError for ApiError {
             ApiError::InvalidPayload(_) | ApiError::InvalidIntegration(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Busy | ApiError::StorageFull | ApiError::DatabaseUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Busy
+            | ApiError::BodyMemoryFull
+            | ApiError::StorageFull
+            | ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -191,7 +199,7 @@ impl ResponseError for ApiError {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }
             }
-            ApiError::Busy | ApiError::StorageFull => {
+            ApiError::Busy | ApiError::BodyMemoryFull | ApiError::StorageFull => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
             }
             _ => {}

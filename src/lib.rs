@@ -23,6 +23,7 @@
 //!   delivery's events through it.
 //! - `integration`: what an integration is and the one place that validates one.
 //! - `limits`: how deep a delivery's JSON may nest and how many events it may carry.
+//! - `budget`: byte budgets that bound the memory slow clients can hold (bodies, streams).
 //! - `dry_run`: what a delivery would do, through the real functions, storing nothing.
 //! - `store`: the only SQL: the group committer, the SQLite store (writer backend, readers,
 //!   migrations, upkeep), behind a trait that speaks data.
@@ -32,6 +33,7 @@
 //! - `fuzz`: the properties the fuzz targets check, shared with the test suite.
 
 pub mod auth;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod cursor;

@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | the headers within their limit | 431 | `intake` |
 //! | the integration, by the path's name | 404 | `registry` |
-//! | the body, within its size and time | 413, 408 | `intake` |
+//! | the body, within its size, its time and the memory all bodies share | 413, 408, 503 | `intake` |
 //! | authentication on the raw bytes (header modes) | 401 | `auth` |
 //! | the content type | 415 | `intake` |
 //! | the body as JSON, within its depth | 400 | `limits` |
@@ -18,8 +18,8 @@
 //!
 //! Once the integration is known, a refusal by any of these checks is recorded in its delivery
 //! log, with the status and code the endpoint answers and (except a `401`'s) the body when the
-//! integration captures payloads; a store that cannot take the work (`503`) records nothing, as
-//! nothing about the request was wrong. Each endpoint turns the outcome into its own answer.
+//! integration captures payloads; a store that cannot take the work, or bodies that hold all the
+//! memory they may (`503`), record nothing, as nothing about the request was wrong. Each endpoint turns the outcome into its own answer.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -170,7 +170,15 @@ pub async fn ingest(
     };
     let body = intake::read_body(headers, payload, state)
         .await
-        .map_err(|error| refuse(named.as_ref(), Logged::WithoutBody, error))?;
+        .map_err(|error| {
+            // Memory for bodies running out says nothing about this request: like a busy
+            // store, it is not the sender's fault and leaves no trace in the delivery log.
+            let logged = match error {
+                ApiError::BodyMemoryFull => Logged::Nothing,
+                _ => Logged::WithoutBody,
+            };
+            refuse(named.as_ref(), logged, error)
+        })?;
     if let Some(integration) = named
         .as_ref()
         .filter(|found| found.auth != AuthMethod::RoutingKey)

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 
 use super::AppState;
 use crate::auth::{AuthMethod, Headers};
+use crate::budget::{ByteBudget, Reservation};
 use crate::error::ApiError;
 
 /// Headers that carry an idempotency key, in order of precedence (SPEC §3).
@@ -37,18 +38,40 @@ pub fn check_header_size(headers: &HeaderMap, limit: usize) -> Result<(), ApiErr
     Ok(())
 }
 
+/// The first buffer a body gets. What a sender declares in `Content-Length` is only a promise
+/// (a slow or hostile one may never keep it), so the buffer starts small and grows, doubling,
+/// with the bytes that actually arrive; real bodies (a few KiB) never grow it.
+const FIRST_BODY_CAPACITY: usize = 8 * 1024;
+
+/// A body read off the connection, holding its share of the memory all bodies may take (see
+/// `AppState::body_memory`) until the request is done with it.
+pub struct Body {
+    bytes: Vec<u8>,
+    held: Reservation,
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// Reads the body, refusing it as soon as it is known to exceed `limit`: at once from
-/// `Content-Length`, or as the bytes arrive when the sender did not say or said wrong.
+/// `Content-Length`, or as the bytes arrive when the sender did not say or said wrong. Its
+/// buffer is taken from the memory all bodies share; when that is full the request gets `503`
+/// (retry shortly) rather than more memory.
 pub async fn read_body(
     headers: &HeaderMap,
     payload: web::Payload,
     state: &AppState,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Body, ApiError> {
     // A sender that trickles its body (or promised more than it sends) gets 408 rather than
     // holding a connection and a handler forever.
     actix_web::rt::time::timeout(
         state.request_timeout,
-        read_limited(headers, payload, state.max_body),
+        read_limited(headers, payload, state.max_body, &state.body_memory),
     )
     .await
     .map_err(|_| ApiError::RequestTimeout)?
@@ -58,7 +81,8 @@ async fn read_limited(
     headers: &HeaderMap,
     mut payload: web::Payload,
     limit: usize,
-) -> Result<Vec<u8>, ApiError> {
+    memory: &ByteBudget,
+) -> Result<Body, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -66,15 +90,45 @@ async fn read_limited(
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    let mut body = Body {
+        bytes: Vec::new(),
+        held: memory.nothing(),
+    };
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::UnreadableBody)?;
-        if body.len() + chunk.len() > limit {
+        let length = body.bytes.len() + chunk.len();
+        if length > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
-        body.extend_from_slice(&chunk);
+        if length > body.bytes.capacity() {
+            body.grow_to(next_capacity(body.bytes.capacity(), length, limit))?;
+        }
+        body.bytes.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+impl Body {
+    /// Takes the buffer to `capacity` bytes, counted against the memory all bodies share.
+    fn grow_to(&mut self, capacity: usize) -> Result<(), ApiError> {
+        let more = capacity.saturating_sub(self.held.bytes());
+        if !self.held.try_grow(more) {
+            return Err(ApiError::BodyMemoryFull);
+        }
+        self.bytes.reserve_exact(capacity - self.bytes.len());
+        Ok(())
+    }
+}
+
+/// The capacity a buffer of `capacity` bytes grows to so it holds `needed`: doubled (so a body
+/// costs a handful of copies however it arrives), at least `FIRST_BODY_CAPACITY`, and never
+/// beyond the body limit.
+fn next_capacity(capacity: usize, needed: usize, limit: usize) -> usize {
+    capacity
+        .saturating_mul(2)
+        .max(FIRST_BODY_CAPACITY)
+        .min(limit)
+        .max(needed)
 }
 
 /// SPEC §3: a `Content-Type` may be absent; when present it must be JSON.
@@ -118,5 +172,27 @@ pub fn idempotency_key(headers: &HeaderMap, auth: &AuthMethod) -> Result<Option<
         _ => Err(ApiError::InvalidHeader(format!(
             "the {name} header must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_starts_small_doubles_and_stops_at_the_limit() {
+        let limit = 1024 * 1024;
+        assert_eq!(next_capacity(0, 10, limit), FIRST_BODY_CAPACITY);
+        assert_eq!(next_capacity(0, 10, 100), 100, "never past the limit");
+        assert_eq!(
+            next_capacity(FIRST_BODY_CAPACITY, FIRST_BODY_CAPACITY + 1, limit),
+            2 * FIRST_BODY_CAPACITY
+        );
+        assert_eq!(
+            next_capacity(8192, 100_000, limit),
+            100_000,
+            "one big chunk"
+        );
+        assert_eq!(next_capacity(600_000, 600_001, limit), limit);
     }
 }

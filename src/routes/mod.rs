@@ -23,6 +23,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpResponse};
 
 use crate::auth::ActiveSecret;
+use crate::budget::ByteBudget;
 use crate::error::ApiError;
 use crate::limits::DeliveryLimits;
 use crate::metrics::Metrics;
@@ -42,6 +43,12 @@ pub struct AppState {
     pub limits: DeliveryLimits,
     /// How long a sender may take to send its body.
     pub request_timeout: std::time::Duration,
+    /// The memory all request bodies being read and handled may hold together.
+    pub body_memory: ByteBudget,
+    /// What one stream client may have waiting to be sent, in bytes.
+    pub stream_client_memory: usize,
+    /// What all stream clients together may have waiting to be sent.
+    pub stream_memory: ByteBudget,
     /// Bearer tokens that open `/v1` (the API and the admin token); empty: the API is open.
     pub api_tokens: Vec<ActiveSecret>,
     /// The token of `/v1/integrations`; unset, the admin API is off (`404`).

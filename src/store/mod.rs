@@ -23,7 +23,7 @@ use crate::lifecycle::Alert;
 
 pub use records::{
     AlertFilter, AlertPage, AppliedEvent, DeliveryCounts, DeliveryFilter, DeliveryPage,
-    DeliveryRecord, StateCounts, Stats, TimelineEntry,
+    DeliveryRecord, LiveEvent, StateCounts, Stats, TimelineEntry,
 };
 pub use sqlite::{Database, ServerLock, SqliteStore};
 pub use work::{
@@ -99,10 +99,17 @@ pub trait Store: Send + Sync + 'static {
     fn record_rejected(&self, delivery: RejectedDelivery);
 
     /// Every event applied (not ignored) from now on, each after its commit.
-    fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvent>>;
+    fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>>;
 
-    /// Applied events with a `seq` above `after`, oldest first, at most `limit`. Blocking.
-    fn applied_after(&self, after: i64, limit: usize) -> Result<Vec<AppliedEvent>, StoreError>;
+    /// Applied events with a `seq` above `after`, oldest first, at most `limit`, and no more
+    /// once their alerts' stored text reaches `max_bytes` (but always one, when there is one).
+    /// Blocking.
+    fn applied_after(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<AppliedEvent>, StoreError>;
 
     /// One alert. Blocking.
     fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError>;

@@ -2,6 +2,7 @@
 //! turn these into JSON; the CLI into tables.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 
@@ -64,6 +65,31 @@ pub struct AppliedEvent {
     pub outcome: Outcome,
     /// The alert right after the event (when replayed from the log: as it is now).
     pub alert: Alert,
+}
+
+/// An applied event as the writer publishes it to live readers, with room for one rendering of
+/// it: every reader sends the same bytes (the stream's frame), so the first one that needs them
+/// renders them and the others share them, however many readers there are.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub event: AppliedEvent,
+    rendered: OnceLock<Arc<[u8]>>,
+}
+
+impl LiveEvent {
+    pub fn new(event: AppliedEvent) -> LiveEvent {
+        LiveEvent {
+            event,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// The event as `render` renders it, rendered once, by the first reader to ask.
+    pub fn rendered(&self, render: impl FnOnce(&AppliedEvent) -> Vec<u8>) -> Arc<[u8]> {
+        self.rendered
+            .get_or_init(|| render(&self.event).into())
+            .clone()
+    }
 }
 
 /// Which deliveries of one integration to list, newest first.

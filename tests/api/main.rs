@@ -36,6 +36,7 @@ mod idempotency;
 mod lifecycle;
 mod limits;
 mod manual;
+mod memory;
 mod metrics;
 mod openapi;
 mod pagerduty;

@@ -286,11 +286,15 @@ pub(super) fn timeline(
     .collect()
 }
 
-/// Applied events after `after`, with each alert as it is now, for replaying the live stream.
+/// Applied events after `after`, with each alert as it is now, for replaying the live stream:
+/// at most `limit`, and none more once their alerts' text reaches `max_bytes`, so a page of
+/// large alerts is a few of them, never hundreds (rows are read one at a time, and reading stops
+/// there).
 pub(super) fn applied_after(
     connection: &Connection,
     after: i64,
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Vec<AppliedEvent>, StoreError> {
     let sql = format!(
         "SELECT e.seq, e.action, e.outcome, {} FROM alert_events e \
@@ -309,16 +313,22 @@ pub(super) fn applied_after(
             raw_alert_at(row, offset)?,
         ))
     })?;
-    rows.map(|row| {
+    let mut page = Vec::new();
+    let mut bytes = 0usize;
+    for row in rows {
+        if bytes >= max_bytes {
+            break;
+        }
         let (seq, action, outcome, raw) = row?;
-        Ok(AppliedEvent {
+        bytes = bytes.saturating_add(raw.text_len());
+        page.push(AppliedEvent {
             seq,
             action: parse_action(&action)?,
             outcome: Outcome::parse(&outcome, None).ok_or_else(|| corrupt("outcome", &outcome))?,
             alert: raw.into_alert()?,
-        })
-    })
-    .collect()
+        });
+    }
+    Ok(page)
 }
 
 fn parse_action(text: &str) -> Result<Action, StoreError> {
@@ -389,6 +399,17 @@ fn raw_alert_at(row: &Row<'_>, at: impl Fn(usize) -> usize) -> rusqlite::Result<
 }
 
 impl RawAlert {
+    /// The bytes of its text as stored: about what the alert takes as JSON.
+    fn text_len(&self) -> usize {
+        let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+        [&self.integration, &self.id, &self.title, &self.tags]
+            .iter()
+            .map(|text| text.len())
+            .sum::<usize>()
+            + optional(&self.description)
+            + optional(&self.meta)
+    }
+
     pub(super) fn into_alert(self) -> Result<Alert, StoreError> {
         let meta = match self.meta {
             None => None,

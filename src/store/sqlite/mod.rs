@@ -29,9 +29,9 @@ use tokio::sync::broadcast;
 use super::writer::Writer;
 use super::{
     AlertFilter, AlertPage, AppliedEvent, DeliveryCounts, DeliveryFilter, DeliveryPage,
-    DeliveryRecord, IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply,
-    RejectedDelivery, StateCounts, Stats, Store, StoreError, TimelineEntry, WriterObserver,
-    WriterSettings,
+    DeliveryRecord, IngestReply, IngestRequest, IntegrationChange, LiveEvent, ManualAction,
+    ManualReply, RejectedDelivery, StateCounts, Stats, Store, StoreError, TimelineEntry,
+    WriterObserver, WriterSettings,
 };
 use crate::integration::Integration;
 use crate::lifecycle::Alert;
@@ -151,13 +151,18 @@ impl Store for SqliteStore {
             .with(|connection| deliveries::counts(connection, integration, since))
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvent>> {
+    fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
         self.writer.subscribe()
     }
 
-    fn applied_after(&self, after: i64, limit: usize) -> Result<Vec<AppliedEvent>, StoreError> {
+    fn applied_after(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<AppliedEvent>, StoreError> {
         self.readers
-            .with(|connection| alerts::applied_after(connection, after, limit))
+            .with(|connection| alerts::applied_after(connection, after, limit, max_bytes))
     }
 
     fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError> {

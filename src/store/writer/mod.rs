@@ -22,7 +22,7 @@ use futures_util::FutureExt;
 use tokio::sync::{broadcast, oneshot};
 
 use super::{
-    AppliedEvent, IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply,
+    IngestReply, IngestRequest, IntegrationChange, LiveEvent, ManualAction, ManualReply,
     RejectedDelivery, StoreError, UnrecordedRejections, WriterSettings,
 };
 use rejections::RejectionGate;
@@ -32,6 +32,9 @@ pub(super) use publish::AfterCommit;
 pub use publish::WriterObserver;
 
 /// Applied events kept for live subscribers that fall behind; one that falls further is dropped.
+/// An event is let go as soon as every subscriber has taken it, and the stream's subscribers
+/// take each one at once (a slow client is bounded in bytes further on), so this counts events
+/// in flight, not what a slow client holds.
 const BROADCAST_CAPACITY: usize = 4096;
 /// The longest the thread waits for work before it does its backend's upkeep anyway.
 const IDLE_UPKEEP: Duration = Duration::from_mins(1);
@@ -96,7 +99,7 @@ enum Message {
 pub(super) struct Writer {
     sender: SyncSender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    applied: broadcast::Sender<Arc<AppliedEvent>>,
+    applied: broadcast::Sender<Arc<LiveEvent>>,
     observer: Arc<dyn WriterObserver>,
     shared: Arc<Shared>,
 }
@@ -173,7 +176,7 @@ impl Writer {
     }
 
     /// Every event applied from now on, after its commit.
-    pub(super) fn subscribe(&self) -> broadcast::Receiver<Arc<AppliedEvent>> {
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
         self.applied.subscribe()
     }
 

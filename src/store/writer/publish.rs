@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::lifecycle::{Event, Outcome, Transition};
 use crate::model::{Action, State};
-use crate::store::AppliedEvent;
+use crate::store::{AppliedEvent, LiveEvent};
 
 /// What the writer reports as it works. `/metrics` implements it; the store never imports the
 /// metrics, so what is counted is decided above the store.
@@ -40,16 +40,16 @@ struct Mark(usize, usize, usize);
 
 /// The events and counts of the group being applied.
 pub(in crate::store) struct AfterCommit {
-    sender: broadcast::Sender<Arc<AppliedEvent>>,
+    sender: broadcast::Sender<Arc<LiveEvent>>,
     observer: Arc<dyn WriterObserver>,
-    applied: Vec<Arc<AppliedEvent>>,
+    applied: Vec<Arc<LiveEvent>>,
     counted: Vec<(Action, Outcome)>,
     moved: Vec<(Option<State>, Option<State>)>,
 }
 
 impl AfterCommit {
     pub(in crate::store) fn new(
-        sender: broadcast::Sender<Arc<AppliedEvent>>,
+        sender: broadcast::Sender<Arc<LiveEvent>>,
         observer: Arc<dyn WriterObserver>,
     ) -> AfterCommit {
         AfterCommit {
@@ -82,12 +82,12 @@ impl AfterCommit {
         }
         self.moved.push((transition.from, Some(alert.state)));
         if self.sender.receiver_count() > 0 {
-            self.applied.push(Arc::new(AppliedEvent {
+            self.applied.push(Arc::new(LiveEvent::new(AppliedEvent {
                 seq,
                 action: event.action,
                 outcome: transition.outcome,
                 alert: alert.clone(),
-            }));
+            })));
         }
     }
 
@@ -132,6 +132,7 @@ impl AfterCommit {
             self.observer.alert_moved(from, to);
         }
         for event in self.applied.drain(..) {
+            // One shared value for every subscriber, rendered once by the first that sends it.
             // No receivers left is fine: the event is in the log for anyone who reconnects.
             let _ = self.sender.send(event);
         }

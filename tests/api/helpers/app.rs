@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use alertgate::config::{Config, DEFAULT_MAX_BODY};
+use alertgate::config::{Config, MemoryLimits, DEFAULT_MAX_BODY};
 use alertgate::lifecycle::Alert;
 use alertgate::limits::DeliveryLimits;
 use alertgate::startup::Application;
@@ -86,6 +86,8 @@ pub struct AppSettings {
     pub limits: DeliveryLimits,
     /// `--recorded-rejections`.
     pub recorded_rejections: u32,
+    /// `--max-body-memory`, `--max-stream-client-memory` and `--max-stream-memory`.
+    pub memory: MemoryLimits,
 }
 
 impl Default for AppSettings {
@@ -99,6 +101,7 @@ impl Default for AppSettings {
             queue_capacity: WriterSettings::default().queue_capacity,
             limits: DeliveryLimits::default(),
             recorded_rejections: WriterSettings::default().recorded_rejections_per_second,
+            memory: MemoryLimits::defaults_for(DEFAULT_MAX_BODY),
         }
     }
 }
@@ -128,6 +131,7 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
         max_header_bytes: alertgate::config::DEFAULT_MAX_HEADER_BYTES,
         max_connections: 1000,
         limits: settings.limits,
+        memory: settings.memory,
         workers: Some(1),
         request_timeout: settings.request_timeout,
         writer: WriterSettings {
