@@ -146,11 +146,7 @@ struct Page {
 impl Client {
     /// Sends the client its replay, then live events and heartbeats, until it goes or falls
     /// behind, or the server stops.
-    async fn feed(
-        mut self,
-        mut live: broadcast::Receiver<Arc<LiveEvent>>,
-        last_event_id: Option<i64>,
-    ) {
+    async fn feed(self, mut live: broadcast::Receiver<Arc<LiveEvent>>, last_event_id: Option<i64>) {
         if self
             .outbox
             .try_push(Bytes::from_static(b": connected\n\n"))
@@ -171,10 +167,14 @@ impl Client {
         loop {
             let frame = tokio::select! {
                 received = live.recv() => match received {
-                    Ok(live) if live.event.seq <= sent_up_to || !self.filter.wants(&live.event) => {
+                    Ok(published)
+                        if published.event.seq <= sent_up_to
+                            || !self.filter.wants(&published.event) =>
+                    {
                         continue
                     }
-                    Ok(live) => Bytes::from_owner(live.rendered(render)),
+                    // The frame every client shares: rendered by the first to get here.
+                    Ok(published) => Bytes::from_owner(published.rendered(render)),
                     Err(RecvError::Lagged(missed)) => {
                         return self.drop_client(&format!("it fell {missed} events behind"));
                     }
@@ -199,7 +199,7 @@ impl Client {
     /// the next page is read, so that page or a later one has it. The replay ends on a page that
     /// finds nothing, after which the live events are kept, so none is lost.
     async fn replay(
-        &mut self,
+        &self,
         mut after: i64,
         live: &mut broadcast::Receiver<Arc<LiveEvent>>,
     ) -> Option<i64> {
@@ -243,7 +243,7 @@ impl Client {
     /// Queues a replayed frame, waiting while the client's own budget is full (the client is
     /// reading what it asked for), but not for ever, and not when all clients' budget is full.
     async fn push_when_read(
-        &mut self,
+        &self,
         frame: Bytes,
         live: &mut broadcast::Receiver<Arc<LiveEvent>>,
     ) -> Option<()> {
