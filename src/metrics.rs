@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::budget::ByteBudget;
 use crate::lifecycle::Outcome;
 use crate::model::{Action, State};
 use crate::store::{StateCounts, WriterObserver};
@@ -40,6 +41,11 @@ struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    pool: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: &'static str,
 }
@@ -57,7 +63,11 @@ pub struct Metrics {
     alerts: Family<StateLabels, Gauge>,
     database_bytes: Gauge<f64, AtomicU64>,
     wal_bytes: Gauge<f64, AtomicU64>,
+    memory_held: Family<PoolLabels, Gauge>,
+    stream_clients_dropped: Counter,
     database: PathBuf,
+    /// The byte budgets whose use `memory_held` shows, read at scrape time.
+    budgets: RwLock<Vec<(&'static str, ByteBudget)>>,
     /// Route pattern → its label, spelled once (a few dozen at most: one per route).
     route_labels: RwLock<HashMap<String, Arc<str>>>,
 }
@@ -77,7 +87,10 @@ impl Metrics {
             alerts: Family::default(),
             database_bytes: Gauge::default(),
             wal_bytes: Gauge::default(),
+            memory_held: Family::default(),
+            stream_clients_dropped: Counter::default(),
             database: database.to_path_buf(),
+            budgets: RwLock::default(),
             route_labels: RwLock::default(),
         }
         .registered()
@@ -132,7 +145,31 @@ impl Metrics {
             Unit::Bytes,
             self.wal_bytes.clone(),
         );
+        registry.register_with_unit(
+            "memory_held",
+            "Bytes held for slow clients, by pool: request bodies being read, stream frames waiting",
+            Unit::Bytes,
+            self.memory_held.clone(),
+        );
+        registry.register(
+            "stream_clients_dropped",
+            "Stream clients dropped for reading too slowly (past their memory, or behind the live events); they resume with Last-Event-ID",
+            self.stream_clients_dropped.clone(),
+        );
         self
+    }
+
+    /// Shows what `budget` holds as `memory_held{pool}`, read at every scrape.
+    pub fn watch_budget(&self, pool: &'static str, budget: ByteBudget) {
+        self.budgets
+            .write()
+            .expect("budgets lock")
+            .push((pool, budget));
+    }
+
+    /// A stream client was dropped for holding too much.
+    pub fn stream_client_dropped(&self) {
+        self.stream_clients_dropped.inc();
     }
 
     /// One answered request. `route` is the route pattern (`/hooks/{integration}`), never the
@@ -184,6 +221,11 @@ impl Metrics {
         let mut wal = self.database.clone().into_os_string();
         wal.push("-wal");
         self.wal_bytes.set(size(Path::new(&wal)));
+        for (pool, budget) in self.budgets.read().expect("budgets lock").iter() {
+            self.memory_held
+                .get_or_create(&PoolLabels { pool })
+                .set(i64::try_from(budget.taken()).unwrap_or(i64::MAX));
+        }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

@@ -11,11 +11,10 @@ use actix_web::{middleware, web, App, HttpServer};
 use tokio::sync::watch;
 
 use crate::auth::{ActiveSecret, AuthMethod, Secret};
-use crate::budget::ByteBudget;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::IntegrationRegistry;
-use crate::routes::{self, AppState};
+use crate::routes::{self, AppState, MemoryBudgets};
 
 use crate::store::{SqliteStore, Store, StoreError};
 use crate::time::{self, Clock};
@@ -63,9 +62,7 @@ impl Application {
             max_header_bytes: config.max_header_bytes,
             limits: config.limits,
             request_timeout: config.request_timeout,
-            body_memory: ByteBudget::new(config.memory.bodies),
-            stream_client_memory: config.memory.stream_client,
-            stream_memory: ByteBudget::new(config.memory.streams),
+            memory: MemoryBudgets::new(&config.memory, &metrics),
             api_tokens: api_tokens(config),
             admin_token: config.admin_token.as_ref().map(bearer_token),
             metrics,

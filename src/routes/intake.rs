@@ -71,7 +71,7 @@ pub async fn read_body(
     // holding a connection and a handler forever.
     actix_web::rt::time::timeout(
         state.request_timeout,
-        read_limited(headers, payload, state.max_body, &state.body_memory),
+        read_limited(headers, payload, state.max_body, &state.memory.bodies),
     )
     .await
     .map_err(|_| ApiError::RequestTimeout)?

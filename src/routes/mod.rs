@@ -24,6 +24,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::auth::ActiveSecret;
 use crate::budget::ByteBudget;
+use crate::config::MemoryLimits;
 use crate::error::ApiError;
 use crate::limits::DeliveryLimits;
 use crate::metrics::Metrics;
@@ -43,12 +44,8 @@ pub struct AppState {
     pub limits: DeliveryLimits,
     /// How long a sender may take to send its body.
     pub request_timeout: std::time::Duration,
-    /// The memory all request bodies being read and handled may hold together.
-    pub body_memory: ByteBudget,
-    /// What one stream client may have waiting to be sent, in bytes.
-    pub stream_client_memory: usize,
-    /// What all stream clients together may have waiting to be sent.
-    pub stream_memory: ByteBudget,
+    /// The memory slow clients may hold.
+    pub memory: MemoryBudgets,
     /// Bearer tokens that open `/v1` (the API and the admin token); empty: the API is open.
     pub api_tokens: Vec<ActiveSecret>,
     /// The token of `/v1/integrations`; unset, the admin API is off (`404`).
@@ -60,6 +57,29 @@ pub struct AppState {
     pub clock: Clock,
     /// Becomes true when the server starts stopping: long-lived streams end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The memory slow clients may hold, shared by every worker; `/metrics` shows what is held.
+pub struct MemoryBudgets {
+    /// All request bodies being read and handled, together.
+    pub bodies: ByteBudget,
+    /// What one stream client may have waiting to be sent, in bytes.
+    pub stream_client: usize,
+    /// What all stream clients together may have waiting to be sent.
+    pub streams: ByteBudget,
+}
+
+impl MemoryBudgets {
+    pub fn new(limits: &MemoryLimits, metrics: &Metrics) -> MemoryBudgets {
+        let budgets = MemoryBudgets {
+            bodies: ByteBudget::new(limits.bodies),
+            stream_client: limits.stream_client,
+            streams: ByteBudget::new(limits.streams),
+        };
+        metrics.watch_budget("bodies", budgets.bodies.clone());
+        metrics.watch_budget("streams", budgets.streams.clone());
+        budgets
+    }
 }
 
 /// Mounts every route.

@@ -227,6 +227,12 @@ fn a_body_beyond_the_memory_all_bodies_share_gets_503_with_retry_after() {
         metrics.contains(r#"route="/v2/enqueue",integration="-",status="503"}"#),
         "counted like every refusal"
     );
+    let held: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(r#"alertgate_memory_held_bytes{pool="bodies"} "#))
+        .and_then(|value| value.parse().ok())
+        .expect("the memory bodies hold is a metric");
+    assert!(held >= 128_000, "the two slow bodies hold {held} bytes");
 
     drop(slow);
     wait_until("the memory is given back", PATIENCE, || enqueue().0 == 400);

@@ -210,6 +210,11 @@ fn a_client_that_stops_reading_is_dropped_and_ingest_goes_on() {
         frames < 10_000,
         "the slow client was dropped after {frames} events"
     );
+    let metrics = app.get("/metrics").text().unwrap();
+    assert!(
+        metrics.contains("alertgate_stream_clients_dropped_total 1\n"),
+        "the drop is counted"
+    );
 }
 
 /// Sends `batches` of 200 creates of about 4 KB each, named by `prefix`.

@@ -26,6 +26,7 @@ use self::outbox::{Outbox, Refused};
 use super::api::{self, invalid, ApiAccess};
 use super::AppState;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::model::State;
 use crate::store::{AppliedEvent, LiveEvent, Store, StoreError};
 use crate::wire::{ErrorBody, StreamedAlert};
@@ -111,12 +112,13 @@ pub async fn subscribe(
     };
     // Subscribe before replaying, so nothing committed in between is missed.
     let live = state.store.subscribe();
-    let (outbox, body) = Outbox::new(state.stream_client_memory, state.stream_memory.clone());
+    let (outbox, body) = Outbox::new(state.memory.stream_client, state.memory.streams.clone());
     let client = Client {
         store: state.store.clone(),
         filter: Arc::new(filter),
         outbox,
         closing: state.closing.clone(),
+        metrics: state.metrics.clone(),
     };
     actix_web::rt::spawn(client.feed(live, last_event_id));
     Ok(HttpResponse::Ok()
@@ -133,6 +135,8 @@ struct Client {
     outbox: Outbox,
     /// Becomes true when the server stops.
     closing: watch::Receiver<bool>,
+    /// Counts the clients dropped.
+    metrics: Arc<Metrics>,
 }
 
 /// A page of the log, rendered for one client.
@@ -279,6 +283,7 @@ impl Client {
 
     fn drop_client(&self, why: &str) {
         log::info!("dropping a stream client: {why}; it can resume with Last-Event-ID");
+        self.metrics.stream_client_dropped();
         self.outbox.drop_client();
     }
 }
