@@ -171,11 +171,14 @@ impl Body {
 }
 
 impl Drop for Body {
-    /// The connection is gone: nothing more is queued, and what waits goes now.
+    /// The connection is gone: nothing more is queued, and what waits goes now. A feeding task
+    /// waiting for room wakes to find it gone.
     fn drop(&mut self) {
         let mut queue = self.shared.lock();
         queue.closed = true;
         queue.frames.clear();
+        drop(queue);
+        self.shared.taken.notify_one();
     }
 }
 
