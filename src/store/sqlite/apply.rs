@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::alert_cache::AlertCache;
+use super::counters::Tally;
 use super::deliveries::{self, DeliveryRow};
 use super::{alerts, integrations};
 use crate::lifecycle::{self, Alert, AlertBook, Event, Transition};
@@ -19,10 +20,12 @@ use crate::store::{
 };
 
 /// Everything one request's writes go through: the group's transaction, the writer's alert
-/// cache, what is published after the commit, and the time the writes are made at.
+/// cache, the stats counters' changes not yet written, what is published after the commit, and
+/// the time the writes are made at.
 pub(super) struct Writes<'a> {
     pub connection: &'a Connection,
     pub alerts: &'a mut AlertCache,
+    pub tally: &'a mut Tally,
     pub after: &'a mut AfterCommit,
     pub now: DateTime<Utc>,
 }
@@ -71,6 +74,7 @@ impl AlertBook for TransactionBook<'_, '_> {
             if transition.outcome.changes_alert() {
                 alerts::save(writes.connection, current, alert, entry)?;
                 writes.alerts.put(alert);
+                writes.tally.record(current, alert, transition.outcome);
             }
             seq = Some(entry);
         }

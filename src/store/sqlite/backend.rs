@@ -8,6 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::alert_cache::AlertCache;
 use super::apply;
 use super::rejections;
+use super::counters::Tally;
 use super::upkeep::{Pruner, WalBound};
 use crate::store::writer::{AfterCommit, Backend, Done, GroupError, Isolation, Work};
 use crate::store::{StoreError, WriterSettings};
@@ -83,11 +84,16 @@ fn apply_group(
     alerts
         .check_revision(&transaction)
         .map_err(GroupError::Transaction)?;
+    // What the group's events add to the stats counters, written just before the commit (or,
+    // with requests kept apart, at the end of each request's savepoint). Dropped with the group
+    // should it fail: the transaction takes back whatever of it was written.
+    let mut tally = Tally::default();
     let mut done = Vec::with_capacity(work.len());
     for item in work {
         let mut writes = apply::Writes {
             connection: &transaction,
             alerts,
+            tally: &mut tally,
             after,
             now: clock(),
         };
@@ -99,8 +105,13 @@ fn apply_group(
                 apply::manual(writes, action)
             })?),
             Work::Integration(change) => {
-                // A purge deletes alerts the cache may hold.
+                // A purge deletes alerts the cache may hold, and takes their share out of the
+                // counters: what earlier requests of the group add must be there first.
                 writes.alerts.clear();
+                writes
+                    .tally
+                    .write(writes.connection)
+                    .map_err(GroupError::Transaction)?;
                 Done::Integration(isolated(&mut writes, isolation, |writes| {
                     apply::integration_change(writes, change)
                 })?)
@@ -115,6 +126,7 @@ fn apply_group(
             }
         });
     }
+    tally.write(&transaction).map_err(GroupError::Transaction)?;
     transaction.commit().map_err(failed)?;
     Ok(done)
 }
@@ -144,6 +156,7 @@ fn in_savepoint<T>(
     let apply::Writes {
         connection,
         alerts,
+        tally,
         after,
         now,
     } = writes;
@@ -154,11 +167,17 @@ fn in_savepoint<T>(
         let mut writes = apply::Writes {
             connection,
             alerts,
+            tally,
             after,
             now: *now,
         };
         run("SAVEPOINT request")?;
-        match work(&mut writes) {
+        // The request's counts are written inside its savepoint, so that they stand or fall
+        // with it.
+        match work(&mut writes).and_then(|value| {
+            writes.tally.write(writes.connection)?;
+            Ok(value)
+        }) {
             Ok(value) => {
                 run("RELEASE request")?;
                 Ok(Ok(value))
@@ -173,8 +192,9 @@ fn in_savepoint<T>(
                 {
                     return Err(error);
                 }
-                // The cached copies may hold what was just undone.
+                // The cached copies and the gathered counts may hold what was just undone.
                 writes.alerts.clear();
+                writes.tally.clear();
                 Ok(Err(error))
             }
         }
@@ -303,9 +323,11 @@ mod tests {
             .unwrap();
         let mut alerts = AlertCache::default();
         let mut after = AfterCommit::new(broadcast::channel(4).0, Arc::new(()));
+        let mut tally = Tally::default();
         let mut writes = apply::Writes {
             connection: &transaction,
             alerts: &mut alerts,
+            tally: &mut tally,
             after: &mut after,
             now: Utc::now(),
         };

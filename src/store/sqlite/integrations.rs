@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{corrupt, StoreError};
+use super::{corrupt, counters, StoreError};
 use crate::auth::{ActiveSecret, AuthMethod, Secret, SecretHash, StoredSecret, MAX_SECRETS};
 use crate::formats::{Format, Mapping};
 use crate::integration::{Integration, NewIntegration};
@@ -122,6 +122,7 @@ pub(super) fn remove(connection: &Connection, name: &str, purge: bool) -> Result
         [name],
     )?;
     if purge {
+        counters::forget_integration(connection, name)?;
         // The title index forgets a row only when told its old text.
         connection.execute(
             "INSERT INTO alert_titles (alert_titles, rowid, title) \

@@ -8,6 +8,7 @@ mod alerts;
 mod apply;
 mod backend;
 mod checkpointer;
+mod counters;
 mod database;
 mod deliveries;
 mod integrations;
@@ -15,6 +16,8 @@ mod listing;
 mod lock;
 mod readers;
 mod rejections;
+#[cfg(test)]
+mod recount;
 mod schema;
 mod stats;
 mod upkeep;

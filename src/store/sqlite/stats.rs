@@ -1,42 +1,18 @@
-//! SQL for `GET /v1/stats`: counts from `alerts`, MTTA and MTTR from the event log.
+//! SQL for `GET /v1/stats`, read from the counters the writer keeps (`counters`): counts by
+//! integration and state, MTTA and MTTR from response times summed by when episodes opened.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
 
+use super::counters::{ResponseSums, GRAINS};
 use super::{corrupt, StateCounts, Stats, StoreError};
 use crate::model::State;
-use crate::time;
-
-/// Each episode opened since `?1`, with when it was first acknowledged and when it was resolved:
-/// the first such event after the opening and before the next opening of the same alert.
-const RESPONSE_TIMES: &str = "
-    WITH openings AS (
-        SELECT integration, alert_id, seq, at,
-               lead(seq) OVER (PARTITION BY integration, alert_id ORDER BY seq) AS next_opening
-        FROM alert_events
-        WHERE outcome IN ('created', 'reopened') AND at >= ?1
-    ),
-    episodes AS (
-        SELECT o.at AS opened,
-               (SELECT min(e.at) FROM alert_events e
-                 WHERE e.integration = o.integration AND e.alert_id = o.alert_id AND e.seq > o.seq
-                   AND (o.next_opening IS NULL OR e.seq < o.next_opening)
-                   AND e.outcome = 'acknowledged') AS acknowledged,
-               (SELECT min(e.at) FROM alert_events e
-                 WHERE e.integration = o.integration AND e.alert_id = o.alert_id AND e.seq > o.seq
-                   AND (o.next_opening IS NULL OR e.seq < o.next_opening)
-                   AND e.outcome = 'resolved') AS resolved
-        FROM openings o
-    )
-    SELECT avg(unixepoch(acknowledged, 'subsec') - unixepoch(opened, 'subsec')),
-           avg(unixepoch(resolved, 'subsec') - unixepoch(opened, 'subsec'))
-    FROM episodes";
 
 pub(super) fn alert_counts(connection: &Connection) -> Result<StateCounts, StoreError> {
     let mut statement =
-        connection.prepare_cached("SELECT state, count(*) FROM alerts GROUP BY state")?;
+        connection.prepare_cached("SELECT state, sum(count) FROM alert_counts GROUP BY state")?;
     let rows = statement.query_map([], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
     })?;
@@ -58,9 +34,8 @@ pub(super) fn stats(connection: &Connection, since: DateTime<Utc>) -> Result<Sta
         by_integration.insert(name?, StateCounts::default());
     }
     let mut by_state = StateCounts::default();
-    let mut counts = connection.prepare_cached(
-        "SELECT integration, state, count(*) FROM alerts GROUP BY integration, state",
-    )?;
+    let mut counts = connection
+        .prepare_cached("SELECT integration, state, count FROM alert_counts WHERE count <> 0")?;
     let rows = counts.query_map([], |row| {
         Ok((
             row.get::<_, String>(0)?,
@@ -77,14 +52,63 @@ pub(super) fn stats(connection: &Connection, since: DateTime<Utc>) -> Result<Sta
             .or_default()
             .add(state, count);
     }
-    let (mtta_seconds, mttr_seconds) = connection
-        .prepare_cached(RESPONSE_TIMES)?
-        .query_row([time::format(since)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let sums = response_times(connection, since)?;
+    let mean = |count: i64, total: i64| {
+        // Counts and sums of milliseconds stay far below 2^52: exact as f64.
+        #[allow(clippy::cast_precision_loss)]
+        (count > 0).then(|| total as f64 / count as f64 / 1000.0)
+    };
     Ok(Stats {
         since,
         by_state,
         by_integration,
-        mtta_seconds,
-        mttr_seconds,
+        mtta_seconds: mean(sums.acknowledged, sums.to_acknowledge),
+        mttr_seconds: mean(sums.resolved, sums.to_resolve),
     })
+}
+
+/// The response times of every episode opened at or after `since`, from the fewest buckets that
+/// cover that time: `since`'s own second in 1 ms buckets, the rest of its minute in 1 s buckets,
+/// and so on up to whole days. At most a thousand rows and one per day, however many episodes.
+fn response_times(
+    connection: &Connection,
+    since: DateTime<Utc>,
+) -> Result<ResponseSums, StoreError> {
+    let mut sum = connection.prepare_cached(
+        "SELECT coalesce(sum(acknowledged), 0), coalesce(sum(to_acknowledge), 0), \
+                coalesce(sum(resolved), 0), coalesce(sum(to_resolve), 0) \
+         FROM response_times WHERE grain = ?1 AND bucket >= ?2 AND bucket < ?3",
+    )?;
+    let since = since.timestamp_millis();
+    let mut total = ResponseSums::default();
+    for (finer, coarser) in GRAINS
+        .iter()
+        .zip(GRAINS.iter().skip(1).map(Some).chain([None]))
+    {
+        let from = round_up(since, *finer);
+        let until = coarser.map_or(i64::MAX, |coarser| round_up(since, *coarser));
+        let part = sum.query_row(params![finer, from, until], |row| {
+            Ok(ResponseSums {
+                acknowledged: row.get(0)?,
+                to_acknowledge: row.get(1)?,
+                resolved: row.get(2)?,
+                to_resolve: row.get(3)?,
+            })
+        })?;
+        total.acknowledged += part.acknowledged;
+        total.to_acknowledge += part.to_acknowledge;
+        total.resolved += part.resolved;
+        total.to_resolve += part.to_resolve;
+    }
+    Ok(total)
+}
+
+/// The first multiple of `grain` at or after `millis`.
+fn round_up(millis: i64, grain: i64) -> i64 {
+    let start = millis.div_euclid(grain) * grain;
+    if start == millis {
+        start
+    } else {
+        start.saturating_add(grain)
+    }
 }
