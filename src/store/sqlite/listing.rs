@@ -1,9 +1,11 @@
 //! SQL for `GET /v1/alerts`: filtered, newest change first, keyset-paginated on `change_seq`.
 //!
 //! Every filter has an index to search: state, integration and severity have one each on
-//! `alerts` ending in `change_seq`; a tag drives the query from `alert_tags`; a title search of
-//! three characters or more drives it from the trigram index `alert_titles`. `change_seq` only
-//! grows, so a page boundary stays put while new alerts arrive above it.
+//! `alerts` ending in `change_seq`; a rare tag drives the query from `alert_tags`; a title search
+//! of three characters or more that few titles match drives it from the trigram index
+//! `alert_titles`. A common tag or title search is served the other way round: alerts walked
+//! newest first, each tested, stopping at a page. `change_seq` only grows, so a page boundary
+//! stays put while new alerts arrive above it.
 
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
@@ -18,6 +20,9 @@ const TRIGRAM: usize = 3;
 /// probing the tag index finds a page sooner than collecting every tagged alert and sorting.
 const COMMON_TAG: i64 = 1000;
 
+/// Below this, a title search always collects its matches: at most this many are sorted.
+const COMMON_TITLE_FLOOR: i64 = 1000;
+
 /// How a tag filter is served; both are index searches on `alert_tags`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TagPlan {
@@ -27,11 +32,28 @@ enum TagPlan {
     Probe,
 }
 
+/// How a title search `q` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TitlePlan {
+    /// Collect the matching alerts from the trigram index, then sort them: best for rare text.
+    Collect,
+    /// Test each alert's title as alerts are walked newest first: for text too short for the
+    /// trigram index, and for text so common that a page is found sooner this way.
+    Test,
+}
+
+/// How each search of a filter is served.
+#[derive(Debug, Clone, Copy)]
+struct Plans {
+    tag: TagPlan,
+    title: TitlePlan,
+}
+
 pub(super) fn list(connection: &Connection, filter: &AlertFilter) -> Result<AlertPage, StoreError> {
-    let tag_plan = tag_plan(connection, filter)?;
+    let plans = plans(connection, filter)?;
     let (sql, values) = build(
         filter,
-        tag_plan,
+        plans,
         &format!("{}, a.change_seq", prefixed_alert_columns()),
     );
     let mut statement = connection.prepare_cached(&sql)?;
@@ -61,12 +83,63 @@ pub(super) fn plan(
 ) -> Result<Vec<String>, StoreError> {
     let (sql, values) = build(
         filter,
-        tag_plan(connection, filter)?,
+        plans(connection, filter)?,
         &prefixed_alert_columns(),
     );
     let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     let lines = statement.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
     Ok(lines.collect::<Result<_, _>>()?)
+}
+
+fn plans(connection: &Connection, filter: &AlertFilter) -> Result<Plans, StoreError> {
+    Ok(Plans {
+        tag: tag_plan(connection, filter)?,
+        title: title_plan(connection, filter)?,
+    })
+}
+
+/// Counts the titles that match, up to a threshold, to choose how to serve the filter.
+///
+/// Collecting costs about a microsecond per match (read from the index, then sorted); walking
+/// costs about as much per alert walked, and finds a page of `limit` after about `limit × alerts
+/// / matches` of them. The threshold where both cost the same is the square root of `limit ×
+/// alerts`, so neither plan reads more than that many rows (7,000 for a page of 50 among a
+/// million alerts) — where collecting every match of a word in every title read them all.
+///
+/// Only ASCII text is tested row by row: SQL's `lower` folds ASCII letters alone, where the
+/// trigram index folds every script's, so other text is always collected.
+fn title_plan(connection: &Connection, filter: &AlertFilter) -> Result<TitlePlan, StoreError> {
+    let Some(text) = &filter.title_contains else {
+        return Ok(TitlePlan::Test);
+    };
+    if text.chars().count() < TRIGRAM {
+        return Ok(TitlePlan::Test);
+    }
+    if !text.is_ascii() {
+        return Ok(TitlePlan::Collect);
+    }
+    let alerts: i64 = connection
+        .prepare_cached("SELECT coalesce(sum(count), 0) FROM alert_counts")?
+        .query_row([], |row| row.get(0))?;
+    let page = i64::try_from(filter.limit)
+        .unwrap_or(i64::MAX)
+        .saturating_add(1);
+    let threshold = isqrt(page.saturating_mul(alerts)).max(COMMON_TITLE_FLOOR);
+    let mut statement = connection.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM alert_titles WHERE alert_titles MATCH ?1 LIMIT ?2)",
+    )?;
+    let matches: i64 =
+        statement.query_row(rusqlite::params![phrase(text), threshold], |row| row.get(0))?;
+    Ok(if matches >= threshold {
+        TitlePlan::Test
+    } else {
+        TitlePlan::Collect
+    })
+}
+
+/// The integer square root of a non-negative `n`.
+fn isqrt(n: i64) -> i64 {
+    u64::try_from(n).map_or(0, |n| i64::try_from(n.isqrt()).unwrap_or(i64::MAX))
 }
 
 /// Counts the tag's alerts, up to `COMMON_TAG`, to choose how to serve the filter.
@@ -113,13 +186,13 @@ impl Query {
 
 /// The SQL and its values. A rare tag or a long enough title search is the driving table (CROSS
 /// JOIN fixes the order in SQLite); otherwise the planner picks among the indexes on `alerts`.
-fn build(filter: &AlertFilter, tag_plan: TagPlan, columns: &str) -> (String, Vec<Value>) {
+fn build(filter: &AlertFilter, plans: Plans, columns: &str) -> (String, Vec<Value>) {
     let mut query = Query {
         from: "alerts a".to_string(),
         conditions: Vec::new(),
         values: Vec::new(),
     };
-    searches(filter, tag_plan, &mut query);
+    searches(filter, plans, &mut query);
     query.and_any_of("a.state", filter.states.iter().map(|state| state.as_str()));
     if let Some(integration) = &filter.integration {
         query.and("a.integration = ?", Value::Text(integration.clone()));
@@ -155,8 +228,8 @@ fn build(filter: &AlertFilter, tag_plan: TagPlan, columns: &str) -> (String, Vec
 }
 
 /// The tag and title searches, either of which may drive the query from its own index.
-fn searches(filter: &AlertFilter, tag_plan: TagPlan, query: &mut Query) {
-    let tag_drives = filter.tag.is_some() && tag_plan == TagPlan::Collect;
+fn searches(filter: &AlertFilter, plans: Plans, query: &mut Query) {
+    let tag_drives = filter.tag.is_some() && plans.tag == TagPlan::Collect;
     if let Some(tag) = &filter.tag {
         if tag_drives {
             query.from = "alert_tags t CROSS JOIN alerts a ON a.key = t.alert_key".into();
@@ -171,7 +244,7 @@ fn searches(filter: &AlertFilter, tag_plan: TagPlan, query: &mut Query) {
     let Some(text) = &filter.title_contains else {
         return;
     };
-    if text.chars().count() < TRIGRAM {
+    if plans.title == TitlePlan::Test {
         query.and(
             "instr(lower(a.title), lower(?)) > 0",
             Value::Text(text.clone()),
@@ -304,6 +377,19 @@ mod tests {
                 "VIRTUAL TABLE INDEX",
             ),
             (
+                "q in every title",
+                only(|f| f.title_contains = Some("almost".into())),
+                "SCAN a USING INDEX alerts_by_change",
+            ),
+            (
+                "q in every title, rare tag",
+                only(|f| {
+                    f.title_contains = Some("almost".into());
+                    f.tag = Some("absent".into());
+                }),
+                "SEARCH t USING PRIMARY KEY (tag=?)",
+            ),
+            (
                 "since",
                 only(|f| f.since = Some(time("2026-11-22T19:00:00Z"))),
                 "USING",
@@ -363,6 +449,42 @@ mod tests {
             }
             assert_eq!(walked.len(), count, "{tag}");
             assert_eq!(walked[0], newest, "{tag}: newest change first");
+        }
+    }
+
+    /// A title search matching every alert walks them newest first and stops at a page; one
+    /// matching few collects them from the trigram index. Both page through the same alerts in
+    /// the same order as testing every title would.
+    #[test]
+    fn rare_and_common_title_searches_page_alike() {
+        let (_dir, connection) = seeded(2_000);
+        for (text, count, newest) in [
+            ("ALMOST full", 2_000, "alert-1999"),
+            ("node 12", 111, "alert-1299"),
+            ("node 1999", 1, "alert-1999"),
+        ] {
+            let mut filter = AlertFilter {
+                title_contains: Some(text.into()),
+                limit: 97,
+                ..filter()
+            };
+            let plan = plan(&connection, &filter).unwrap().join(" | ");
+            assert_eq!(
+                plan.contains("VIRTUAL TABLE"),
+                count < COMMON_TITLE_FLOOR,
+                "{text}: {plan}"
+            );
+            let mut walked = Vec::new();
+            loop {
+                let page = list(&connection, &filter).unwrap();
+                walked.extend(page.alerts.into_iter().map(|alert| alert.id));
+                match page.next {
+                    Some(next) => filter.changed_before = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(i64::try_from(walked.len()).unwrap(), count, "{text}");
+            assert_eq!(walked[0], newest, "{text}: newest change first");
         }
     }
 }
