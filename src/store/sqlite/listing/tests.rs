@@ -221,3 +221,52 @@ fn rare_and_common_title_searches_page_alike() {
         assert_eq!(walked[0], newest, "{text}: newest change first");
     }
 }
+
+/// A rare title search reads its matches' keys from the trigram index once, then looks each
+/// alert up by key; a common one finds its page among the newest alerts.
+#[test]
+fn title_searches_take_their_shortcuts() {
+    let (_dir, connection) = seeded(2_000);
+    let explain = |filter: &AlertFilter, title: TitlePlan| {
+        let tag = tag_plan(&connection, filter).unwrap();
+        let (sql, values) = build(filter, &Plans { tag, title }, &prefixed_alert_columns());
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let lines = statement
+            .query_map(params_from_iter(values), |row| row.get::<_, String>(3))
+            .unwrap();
+        lines.collect::<Result<Vec<_>, _>>().unwrap().join(" | ")
+    };
+    let rare = AlertFilter {
+        title_contains: Some("node 12".into()),
+        ..filter()
+    };
+    let keys = few_matches(&connection, "node 12").unwrap().unwrap();
+    let plan = explain(&rare, TitlePlan::Keys(keys.clone()));
+    assert!(
+        plan.contains("SEARCH a USING INTEGER PRIMARY KEY"),
+        "{plan}"
+    );
+    let tagged = AlertFilter {
+        tag: Some("rare".into()),
+        ..rare.clone()
+    };
+    let plan = explain(&tagged, TitlePlan::Keys(keys));
+    assert!(
+        plan.contains("SEARCH t USING PRIMARY KEY") && !plan.contains("SCAN a"),
+        "{plan}"
+    );
+    assert_eq!(list(&connection, &tagged).unwrap().alerts.len(), 11);
+
+    let common = AlertFilter {
+        title_contains: Some("almost".into()),
+        ..filter()
+    };
+    assert_eq!(few_matches(&connection, "almost").unwrap(), None);
+    let plan = explain(&common, TitlePlan::Glance);
+    assert!(plan.contains("alerts_by_change"), "{plan}");
+    let page = list(&connection, &common).unwrap();
+    assert_eq!(page.alerts.len(), 50);
+    assert_eq!(page.alerts[0].id, "alert-1999");
+}
