@@ -171,6 +171,15 @@ fn an_integration_is_created_patched_rotated_and_deleted_and_ingest_follows_each
 fn delete_with_purge_removes_the_alerts_too() {
     let app = admin_app();
     app.send(&create("purge-1"));
+    // Rejections beyond the recorded rate (10 a second) are tallied; a purge takes those too.
+    for _ in 0..15 {
+        let refused = app.post_hook("default", &[("pagertree-token", "wrong")], "{}");
+        assert_eq!(refused.status(), 401);
+    }
+    wait_until("the rejections are counted", PATIENCE, || {
+        app.admin(Method::GET, "/v1/integrations/default", None).1["deliveries_24h"]["rejected"]
+            == 15
+    });
     assert_eq!(
         app.admin(Method::DELETE, "/v1/integrations/default?purge=true", None)
             .0,
@@ -195,6 +204,9 @@ fn delete_with_purge_removes_the_alerts_too() {
         Some(json!({"name": "default", "secret": TOKEN})),
     );
     assert_eq!(status, 201);
+    let (_, shown) = app.admin(Method::GET, "/v1/integrations/default", None);
+    assert_eq!(shown["deliveries_24h"]["rejected"], 0, "{shown}");
+    assert_eq!(app.count("SELECT count(*) FROM rejection_tallies"), 0);
     let receipt = json(app.send(&create("purge-1")));
     assert_eq!(receipt["results"][0]["outcome"], "created", "{receipt}");
     assert_eq!(app.alert("default", "purge-1").unwrap().occurrences, 1);

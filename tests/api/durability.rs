@@ -236,6 +236,27 @@ fn a_full_database_answers_503_loses_nothing_and_recovers_when_space_returns() {
     assert_eq!(health.status(), 503);
     assert!(health.headers().contains_key("retry-after"));
     assert_eq!(json(health)["error"]["code"], "storage_full");
+    // Rejected requests and their tallies are small enough to fit where an alert does not;
+    // writing them must not make the store look healthy again.
+    for _ in 0..30 {
+        let refused = server.post("/hooks/full", &[("pagertree-token", "wrong")], body("nope"));
+        assert_eq!(refused.status(), 401);
+    }
+    let watched = std::time::Instant::now();
+    while watched.elapsed() < std::time::Duration::from_millis(2500) {
+        let health = client
+            .get(format!("{}/healthz", server.address))
+            .send()
+            .unwrap();
+        assert_eq!(health.status(), 503, "after {:?}", watched.elapsed());
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(
+        server
+            .post("/hooks/full", &headers, body("still-full"))
+            .status(),
+        503
+    );
     server.kill_hard();
 
     let database = alertgate::store::Database::open(&db).unwrap();

@@ -7,8 +7,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::alert_cache::AlertCache;
 use super::apply;
-use super::rejections;
 use super::counters::Tally;
+use super::rejections;
 use super::upkeep::{Pruner, WalBound};
 use crate::store::writer::{AfterCommit, Backend, Done, GroupError, Isolation, Work};
 use crate::store::{StoreError, WriterSettings};

@@ -129,7 +129,7 @@ pub(super) fn remove(connection: &Connection, name: &str, purge: bool) -> Result
              SELECT 'delete', key, title FROM alerts WHERE integration = ?1",
             [name],
         )?;
-        for table in ["alerts", "alert_events", "deliveries"] {
+        for table in ["alerts", "alert_events", "deliveries", "rejection_tallies"] {
             connection.execute(
                 &format!("DELETE FROM {table} WHERE integration = ?1"),
                 [name],

@@ -15,9 +15,9 @@ mod integrations;
 mod listing;
 mod lock;
 mod readers;
-mod rejections;
 #[cfg(test)]
 mod recount;
+mod rejections;
 mod schema;
 mod stats;
 mod upkeep;

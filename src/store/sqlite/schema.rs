@@ -218,6 +218,31 @@ fn empty_the_wal(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Secrets an earlier version kept forever after `rotate-secret --keep-old` now expire 24 hours
+/// after the upgrade (SPEC §6). A sender still using one would start failing a day later, so the
+/// upgrade says which integrations have them and when, where an operator reading the log sees it.
+fn warn_of_expiring_secrets(transaction: &Connection) -> Result<(), StoreError> {
+    let mut statement = transaction.prepare(
+        "SELECT integration, count(*), min(expires_at) FROM integration_secrets \
+         WHERE expires_at IS NOT NULL GROUP BY integration ORDER BY integration",
+    )?;
+    let expiring = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in expiring {
+        let (integration, count, at) = row?;
+        log::warn!(
+            "integration `{integration}`: {count} old secret(s) kept by an earlier \
+             `rotate-secret --keep-old` stop working at {at}; move its senders to the newest secret"
+        );
+    }
+    Ok(())
+}
+
 /// What a step needs that SQL cannot do, in the step's own transaction, before it commits.
 fn after_step(number: i64, transaction: &Connection) -> Result<(), StoreError> {
     if number == 4 {
@@ -225,6 +250,7 @@ fn after_step(number: i64, transaction: &Connection) -> Result<(), StoreError> {
         if hashed > 0 {
             log::info!("{hashed} token, bearer and basic secrets are now kept as hashes only");
         }
+        warn_of_expiring_secrets(transaction)?;
     }
     Ok(())
 }

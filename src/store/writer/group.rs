@@ -54,13 +54,23 @@ impl Failure {
     }
 }
 
-/// Applies `jobs` in one transaction and answers every one of them after the commit. The error
-/// is what a failed group's requests were told.
+/// What a group came to, for the writer's own records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct GroupReport {
+    /// The transaction committed (some of its requests may still have been refused).
+    pub committed: bool,
+    /// Requests someone waits for that were applied.
+    pub applied: usize,
+    /// A request someone waits for was refused because the database is full.
+    pub full: bool,
+}
+
+/// Applies `jobs` in one transaction and answers every one of them after the commit.
 pub(super) fn commit(
     backend: &mut impl Backend,
     jobs: Vec<(Work, Waiter)>,
     after: &mut AfterCommit,
-) -> Result<(), StoreError> {
+) -> GroupReport {
     let started = Instant::now();
     let (work, waiters): (Vec<Work>, Vec<Waiter>) = jobs.into_iter().unzip();
     // Rejected deliveries never went through `submit`, so they are not in the queue depth.
@@ -80,13 +90,22 @@ pub(super) fn commit(
             after
                 .observer()
                 .committed(work.len(), started.elapsed().as_secs_f64());
+            let mut report = GroupReport {
+                committed: true,
+                ..GroupReport::default()
+            };
             for (waiter, done) in waiters.into_iter().zip(done) {
-                if let Some(error) = done.error() {
-                    log::error!("a request could not be applied and was rolled back: {error}");
+                let waited = !matches!(waiter, Waiter::Nobody);
+                match done.error() {
+                    Some(error) => {
+                        log::error!("a request could not be applied and was rolled back: {error}");
+                        report.full |= waited && matches!(error, StoreError::Full);
+                    }
+                    None => report.applied += usize::from(waited),
                 }
                 waiter.answer(done);
             }
-            Ok(())
+            report
         }
         Err(GroupError::Request(error) | GroupError::Transaction(error)) => {
             log::error!(
@@ -96,7 +115,11 @@ pub(super) fn commit(
             for waiter in waiters {
                 waiter.fail(why);
             }
-            Err(why.error())
+            GroupReport {
+                committed: false,
+                applied: 0,
+                full: queued > 0 && matches!(why, Failure::Full),
+            }
         }
     }
 }

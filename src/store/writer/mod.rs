@@ -258,9 +258,7 @@ fn run(
             Err(RecvTimeoutError::Timeout) => (Vec::new(), false),
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        if !jobs.is_empty() {
-            commit(&mut backend, jobs, &mut after, shared);
-        }
+        commit_apart_from_rejections(&mut backend, jobs, &mut after, shared);
         if stopping || tallied.elapsed() >= TALLY_EVERY {
             tally_unrecorded(&mut backend, &mut after, shared);
             tallied = Instant::now();
@@ -275,9 +273,7 @@ fn run(
                     Message::Shutdown => None,
                 })
                 .collect();
-            if !rest.is_empty() {
-                commit(&mut backend, rest, &mut after, shared);
-            }
+            commit_apart_from_rejections(&mut backend, rest, &mut after, shared);
             tally_unrecorded(&mut backend, &mut after, shared);
             return;
         }
@@ -301,17 +297,42 @@ fn gather(
     (jobs, stopping)
 }
 
-/// Commits one group and notes whether the database was full.
+/// Commits one group and keeps the writer's record of a full database: set when a request was
+/// refused for want of space, cleared only when a request has been applied since. Rejected
+/// deliveries and tallies are small enough to fit where an alert does not, so they say nothing
+/// either way.
 fn commit(
     backend: &mut impl Backend,
     jobs: Vec<(Work, Waiter)>,
     after: &mut AfterCommit,
     shared: &Shared,
 ) -> bool {
-    let committed = group::commit(backend, jobs, after);
-    let full = matches!(committed, Err(StoreError::Full));
-    shared.full.store(full, Ordering::Relaxed);
-    committed.is_ok()
+    let report = group::commit(backend, jobs, after);
+    if report.full {
+        shared.full.store(true, Ordering::Relaxed);
+    } else if report.applied > 0 {
+        shared.full.store(false, Ordering::Relaxed);
+    }
+    report.committed
+}
+
+/// Commits `jobs`, the rejected deliveries among them in a transaction of their own after the
+/// rest: a rejected delivery that cannot be written (a full disk rolls back the whole
+/// transaction) must never take accepted deliveries down with it (SPEC §2).
+fn commit_apart_from_rejections(
+    backend: &mut impl Backend,
+    jobs: Vec<(Work, Waiter)>,
+    after: &mut AfterCommit,
+    shared: &Shared,
+) {
+    let (rejected, accepted): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .partition(|(work, _)| matches!(work, Work::Rejected(_)));
+    for group in [accepted, rejected] {
+        if !group.is_empty() {
+            commit(backend, group, after, shared);
+        }
+    }
 }
 
 /// Writes the counts of rejections that were not recorded, in a transaction of their own so
@@ -369,7 +390,7 @@ pub(super) fn commit_now(backend: &mut impl Backend, work: Vec<Work>) -> Vec<Don
         })
         .collect();
     let mut after = AfterCommit::new(broadcast::channel(4).0, Arc::new(()));
-    drop(group::commit(backend, jobs, &mut after));
+    group::commit(backend, jobs, &mut after);
     answers
         .into_iter()
         .map(|answer| match answer {
