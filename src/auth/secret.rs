@@ -31,12 +31,14 @@ impl Secret {
 
     /// The secret's text: call only where it is compared, keyed, stored, or shown once.
     pub fn expose(&self) -> &str {
+        #[cfg(test)]
+        exposures::count();
         &self.0
     }
 
     /// The HMAC key of a Standard Webhooks secret: the base64 after `whsec_`.
     pub(super) fn standard_webhooks_key(&self) -> Option<Vec<u8>> {
-        let encoded = self.0.strip_prefix(WHSEC_PREFIX)?;
+        let encoded = self.expose().strip_prefix(WHSEC_PREFIX)?;
         decode_base64(encoded.as_bytes()).filter(|key| !key.is_empty())
     }
 }
@@ -112,4 +114,27 @@ pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
 
 pub(super) fn encode_base64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
+}
+
+/// How many times this thread has read a secret's text: the unit tests' way to see that a check
+/// does the same work for every active secret, whichever one matches (its timing then says
+/// nothing about which did).
+#[cfg(test)]
+pub(super) mod exposures {
+    use std::cell::Cell;
+
+    thread_local! {
+        static EXPOSED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(super) fn count() {
+        EXPOSED.with(|exposed| exposed.set(exposed.get() + 1));
+    }
+
+    /// The secrets read while `work` ran, on this thread.
+    pub(in crate::auth) fn during<T>(work: impl FnOnce() -> T) -> (T, usize) {
+        let before = EXPOSED.with(Cell::get);
+        let result = work();
+        (result, EXPOSED.with(Cell::get) - before)
+    }
 }

@@ -436,3 +436,55 @@ fn invalid_secrets_and_options_are_refused_with_the_field_named() {
         "header"
     );
 }
+
+/// The credential headers a sender holding `secret` adds to `BODY`.
+fn credential(method: &AuthMethod, secret: &Secret) -> Vec<(String, String)> {
+    let text = secret.expose();
+    match method {
+        AuthMethod::Token { header } => vec![(header.clone(), text.into())],
+        AuthMethod::Bearer => vec![("authorization".into(), format!("Bearer {text}"))],
+        AuthMethod::Basic => vec![(
+            "authorization".into(),
+            format!("Basic {}", secret::encode_base64(text.as_bytes())),
+        )],
+        _ => sign(method, secret, BODY, now(), "msg_1").expect("a signing mode"),
+    }
+}
+
+/// Every active secret is tried whichever one matches, or none: the work of a check, and so its
+/// time, says nothing about which secret a sender holds nor how many come before it.
+#[test]
+fn every_active_secret_is_tried_whichever_matches() {
+    for method in [
+        token(),
+        AuthMethod::Bearer,
+        AuthMethod::Basic,
+        hmac("hex", None),
+        AuthMethod::StandardWebhooks,
+    ] {
+        let active: Vec<Secret> = (0..3).map(|_| generate_secret(&method)).collect();
+        let outsider = generate_secret(&method);
+        let senders = [
+            (&active[0], Ok(())),
+            (&active[1], Ok(())),
+            (&active[2], Ok(())),
+            (&outsider, Err(AuthError::Mismatch)),
+        ];
+        for (held, expected) in senders {
+            let sent = credential(&method, held);
+            let headers: Vec<(&str, &str)> = sent
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            let (result, read) = secret::exposures::during(|| {
+                verify(&method, headers.as_slice(), BODY, &active, now())
+            });
+            assert_eq!(result, expected, "{method:?}");
+            assert_eq!(
+                read,
+                active.len(),
+                "{method:?}: each active secret is read once, whichever matched"
+            );
+        }
+    }
+}
