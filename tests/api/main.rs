@@ -19,6 +19,7 @@
     clippy::items_after_statements
 )]
 
+mod access;
 mod admin;
 mod auth;
 mod cli;

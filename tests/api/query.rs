@@ -252,48 +252,6 @@ fn the_timeline_is_oldest_first_and_pages_by_seq() {
     }
 }
 
-#[test]
-fn with_an_api_token_every_v1_request_needs_it() {
-    let app = spawn_app_with(AppSettings {
-        api_token: Some("api-token-9f2"),
-        ..AppSettings::default()
-    });
-    app.send(&create("guarded"));
-    for path in [
-        "/v1/alerts",
-        "/v1/alerts/default/guarded",
-        "/v1/alerts/default/guarded/events",
-        "/v1/stats",
-    ] {
-        let without = app.get(path);
-        assert_eq!(without.status(), 401, "{path}");
-        assert!(without.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Bearer"));
-        let wrong = reqwest::blocking::Client::new()
-            .get(format!("{}{path}", app.address))
-            .bearer_auth("api-token-9f3")
-            .send()
-            .unwrap();
-        assert_eq!(wrong.status(), 401, "{path}");
-        assert_eq!(app.api_get(path).0, 200, "{path} with the token");
-    }
-    let post = reqwest::blocking::Client::new()
-        .post(format!(
-            "{}/v1/alerts/default/guarded/acknowledge",
-            app.address
-        ))
-        .send()
-        .unwrap();
-    assert_eq!(post.status(), 401);
-    assert_eq!(
-        app.alert("default", "guarded").unwrap().state.as_str(),
-        "open",
-        "nothing applied"
-    );
-}
-
 /// A NUL in `q` cannot be searched for: `400` naming the parameter, never a `500`.
 #[test]
 fn a_control_character_in_q_is_400() {
