@@ -27,19 +27,33 @@ fn the_dashboard_and_its_assets_are_served_with_a_same_origin_policy() {
                 .starts_with(content_type),
             "{path}"
         );
-        let policy = headers["content-security-policy"].to_str().unwrap();
-        assert!(policy.contains("default-src 'self'"), "{path}: {policy}");
-        assert!(!policy.contains("unsafe"), "{path}: {policy}");
-        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_protective_headers(path, &headers);
         assert!(response.text().unwrap().contains(marker), "{path}");
+        // Link checkers and uptime monitors ask with HEAD.
+        let head = reqwest::blocking::Client::new()
+            .head(format!("{}{path}", app.address))
+            .send()
+            .unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert_protective_headers(path, head.headers());
     }
     assert_eq!(app.get("/v1/alerts").status(), 401);
-    // Link checkers and uptime monitors ask with HEAD.
-    let head = reqwest::blocking::Client::new()
-        .head(format!("{}/", app.address))
-        .send()
-        .unwrap();
-    assert_eq!(head.status(), 200);
+}
+
+/// What keeps the page from running anyone else's code, being framed (clickjacking on its
+/// Acknowledge and Resolve buttons), read as another type, or leaking its URL.
+fn assert_protective_headers(path: &str, headers: &reqwest::header::HeaderMap) {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let policy = header("content-security-policy").unwrap_or_default();
+    assert!(policy.contains("default-src 'self'"), "{path}: {policy}");
+    assert!(
+        policy.contains("frame-ancestors 'none'"),
+        "{path}: {policy}"
+    );
+    assert!(!policy.contains("unsafe"), "{path}: {policy}");
+    assert_eq!(header("x-frame-options"), Some("DENY"), "{path}");
+    assert_eq!(header("x-content-type-options"), Some("nosniff"), "{path}");
+    assert_eq!(header("referrer-policy"), Some("no-referrer"), "{path}");
 }
 
 #[test]
