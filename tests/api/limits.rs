@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use alertgate::config::DEFAULT_MAX_BODY;
 use alertgate::limits::DeliveryLimits;
 
 const ADMIN: &str = "admin-token-for-limits";
@@ -191,4 +192,41 @@ fn integration_test_takes_the_same_limits_and_serve_refuses_settings_out_of_rang
         assert!(!output.status.success(), "{flag} {value} is refused");
         assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
     }
+}
+
+/// SPEC §3: a batch holds up to 1,000 events by default. Sent to the real binary with no
+/// setting, in small events, so the body limit (which refuses far larger batches first) is not
+/// what answers.
+#[test]
+fn the_default_batch_is_1000_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    add_sender_integrations(&db);
+    let mut command = alertgate(&db);
+    command.env_remove("ALERTGATE_MAX_BATCH");
+    let server = ServerProcess::start_with(command);
+    let send = |body: &Value| {
+        let body = body.to_string();
+        assert!(body.len() < DEFAULT_MAX_BODY / 4, "{} bytes", body.len());
+        let response = server.post(
+            "/hooks/tok",
+            &[
+                ("pagertree-token", TOKEN),
+                ("content-type", "application/json"),
+            ],
+            body,
+        );
+        let status = response.status().as_u16();
+        (status, json(response))
+    };
+    let (status, answer) = send(&batch("over", 1001));
+    assert_eq!(status, 422, "1,001 events: {}", answer["error"]);
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("holds 1001 events") && message.contains("is 1000 (--max-batch)"),
+        "{message}"
+    );
+    let (status, answer) = send(&batch("fits", 1000));
+    assert_eq!(status, 202, "1,000 events: {}", answer["error"]);
+    assert_eq!(answer["results"].as_array().unwrap().len(), 1000);
 }
