@@ -386,3 +386,111 @@ fn a_backup_taken_under_load_restores_into_a_working_server() {
     let response = restored.post("/hooks/live", &headers, create("after-restore").to_string());
     assert_eq!(response.status(), 202);
 }
+
+/// Whether `strace` is installed and may trace here (containers may forbid ptrace).
+#[cfg(target_os = "linux")]
+fn strace_works() -> bool {
+    std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The process whose parent is `parent`: the server that `strace` started.
+#[cfg(target_os = "linux")]
+fn child_of(parent: u32) -> u32 {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            // `pid (name) state ppid …`; the name may hold spaces, so read after its `)`.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    .is_some_and(|ppid| ppid == parent.to_string())
+            })
+        })
+        .expect("the traced server is running")
+}
+
+/// The id of the thread of process `pid` named `name` (as `/proc` shows it: 15 bytes at most).
+#[cfg(target_os = "linux")]
+fn thread_named(pid: u32, name: &str) -> String {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .map_or_else(
+            || panic!("a thread named {name}"),
+            |task| task.file_name().to_string_lossy().into_owned(),
+        )
+}
+
+/// SPEC §3: a `2xx` is answered only after its transaction is durably committed. In WAL mode
+/// SQLite makes a commit durable by syncing the log, and does so only with `synchronous=FULL`
+/// (`NORMAL` and `OFF` leave it in the OS's cache, where `kill -9` cannot tell it from a
+/// flushed one). So the writer thread syncs at least once per request answered `202`, counted
+/// here with `strace`; without it (or without leave to trace) the test says so and passes.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_writer_syncs_every_accepted_request_to_disk() {
+    if !strace_works() {
+        // Straight to stderr, past the test harness's capture, so the skip shows in every run.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the_writer_syncs_every_accepted_request_to_disk: strace cannot run here"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alertgate.db");
+    add_sender_integrations(&db);
+    let trace = dir.path().join("syncs.trace");
+    let mut arguments = ["-f", "-qq", "-e", "trace=fsync,fdatasync", "-o"]
+        .map(std::ffi::OsStr::new)
+        .to_vec();
+    arguments.push(trace.as_os_str());
+    let mut server = ServerProcess::start_with(alertgate_under("strace", &arguments, &db));
+    let pid = child_of(server.child.id());
+    let writer = thread_named(pid, "alertgate-write");
+
+    const REQUESTS: usize = 40;
+    for n in 0..REQUESTS {
+        let response = server.post(
+            "/hooks/tok",
+            &[
+                ("pagertree-token", TOKEN),
+                ("content-type", "application/json"),
+            ],
+            create(&format!("synced-{n}")).to_string(),
+        );
+        assert_eq!(response.status(), 202, "request {n}");
+    }
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    // strace exits with the server, having written every call it saw.
+    server.child.wait().unwrap();
+
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let syncs = |thread: Option<&str>| {
+        trace
+            .lines()
+            .filter(|line| thread.is_none_or(|tid| line.split_whitespace().next() == Some(tid)))
+            .filter(|line| line.contains("fsync(") || line.contains("fdatasync("))
+            .count()
+    };
+    let (by_writer, in_all) = (syncs(Some(&writer)), syncs(None));
+    eprintln!("{REQUESTS} requests answered 202: {by_writer} syncs by the writer, {in_all} in all");
+    assert!(
+        by_writer >= REQUESTS,
+        "{by_writer} syncs by the writer for {REQUESTS} commits"
+    );
+}

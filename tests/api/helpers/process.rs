@@ -10,7 +10,28 @@ use super::integrations::{HMAC_KEY, TOKEN};
 /// The real `alertgate` binary, for what only a separate process can show: the CLI, `kill -9`,
 /// signals, first-run output.
 pub fn alertgate(db: &std::path::Path) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_alertgate"));
+    with_test_environment(
+        std::process::Command::new(env!("CARGO_BIN_EXE_alertgate")),
+        db,
+    )
+}
+
+/// The binary run by another program (a tracer, say): `wrapper`, its `arguments`, then the
+/// binary, in the same environment as `alertgate`.
+pub fn alertgate_under(
+    wrapper: &str,
+    arguments: &[&std::ffi::OsStr],
+    db: &std::path::Path,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(wrapper);
+    command.args(arguments).arg(env!("CARGO_BIN_EXE_alertgate"));
+    with_test_environment(command, db)
+}
+
+fn with_test_environment(
+    mut command: std::process::Command,
+    db: &std::path::Path,
+) -> std::process::Command {
     command
         .env_remove("ALERTGATE_API_TOKEN")
         .env_remove("ALERTGATE_ADMIN_TOKEN")
