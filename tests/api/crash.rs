@@ -1,8 +1,10 @@
 //! Crash safety under load: concurrent senders, `kill -9` at a random moment, restart on the same
-//! file, then check everything against the senders' own records. Three rounds by default;
+//! file, then check everything against the senders' own records: for every request answered
+//! `202`, its delivery row, the timeline entries its events made, its idempotency key (replayed,
+//! not applied again) and the alerts' states. Five rounds by default (about a second each);
 //! `CRASH_ROUNDS=20 cargo test crash` for the long run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,33 +209,161 @@ fn one_round(round: usize) {
         records.len() - accepted.len()
     );
 
-    // Idempotency keys of accepted deliveries replay the first answer.
-    let client = Client::new();
-    for sent in records
+    let stored = Stored::read(&connection);
+    check_every_accepted_delivery(round, &records, &stored);
+    replay_every_accepted_key(round, &records, &restarted.address);
+    assert_eq!(
+        Stored::read(&connection).entries,
+        stored.entries,
+        "round {round}: replayed keys applied nothing again"
+    );
+}
+
+/// A timeline entry as the crash checks compare it: (alert Id, action, outcome).
+type Entry = (String, String, String);
+
+/// What the restarted database holds about deliveries, read once.
+struct Stored {
+    /// Each delivery row by id: (integration, status, idempotency key, outcome counts).
+    deliveries: HashMap<String, (String, i64, Option<String>, Value)>,
+    /// The timeline entries of each delivery, in order.
+    entries: HashMap<String, Vec<Entry>>,
+}
+
+impl Stored {
+    fn read(connection: &rusqlite::Connection) -> Stored {
+        let mut statement = connection
+            .prepare("SELECT id, integration, status, idempotency_key, outcomes FROM deliveries")
+            .unwrap();
+        let deliveries = statement
+            .query_map([], |row| {
+                let outcomes: Option<String> = row.get(4)?;
+                let outcomes = outcomes.map_or(Value::Null, |text| {
+                    serde_json::from_str(&text).expect("outcomes are JSON")
+                });
+                Ok((
+                    row.get(0)?,
+                    (row.get(1)?, row.get(2)?, row.get(3)?, outcomes),
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut entries: HashMap<String, Vec<Entry>> = HashMap::new();
+        let mut statement = connection
+            .prepare(
+                "SELECT delivery, alert_id, action, outcome FROM alert_events \
+                 WHERE delivery IS NOT NULL ORDER BY seq",
+            )
+            .unwrap();
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get(0)?, (row.get(1)?, row.get(2)?, row.get(3)?)))
+            })
+            .unwrap();
+        for row in rows {
+            let (delivery, entry): (String, Entry) = row.unwrap();
+            entries.entry(delivery).or_default().push(entry);
+        }
+        Stored {
+            deliveries,
+            entries,
+        }
+    }
+}
+
+/// Every `202` left its delivery row and exactly the timeline entries its answer reported (one
+/// per event on an alert that exists, SPEC §4), and nothing else was applied but what the
+/// requests cut off by the kill may have carried.
+fn check_every_accepted_delivery(round: usize, records: &[Sent], stored: &Stored) {
+    let mut entries_of_accepted = 0;
+    for sent in records.iter().filter(|sent| sent.status == Some(202)) {
+        let answer: Value = serde_json::from_str(sent.answer.as_deref().unwrap()).unwrap();
+        let delivery = answer["delivery"].as_str().unwrap();
+        let results = answer["results"].as_array().unwrap();
+        let what = format!("round {round}: {delivery} ({})", sent.idempotency_key);
+        let (integration, status, key, outcomes) = stored
+            .deliveries
+            .get(delivery)
+            .unwrap_or_else(|| panic!("{what}: its delivery row is missing"));
+        assert_eq!(
+            (integration.as_str(), *status, key.as_deref()),
+            (sent.integration, 202, Some(sent.idempotency_key.as_str())),
+            "{what}"
+        );
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for result in results {
+            *counts
+                .entry(result["outcome"].as_str().unwrap())
+                .or_default() += 1;
+        }
+        assert_eq!(outcomes, &serde_json::to_value(&counts).unwrap(), "{what}");
+
+        let expected: Vec<Entry> = results
+            .iter()
+            .filter(|result| !result["state"].is_null())
+            .map(|result| {
+                let text = |key: &str| result[key].as_str().unwrap().to_string();
+                (text("id"), text("action"), text("outcome"))
+            })
+            .collect();
+        let found = stored.entries.get(delivery).cloned().unwrap_or_default();
+        assert_eq!(found, expected, "{what}: its timeline entries");
+        entries_of_accepted += found.len();
+    }
+    let all: usize = stored.entries.values().map(Vec::len).sum();
+    let cut_off: usize = records
+        .iter()
+        .filter(|sent| sent.status.is_none())
+        .map(|sent| sent.events.len())
+        .sum();
+    assert!(
+        all - entries_of_accepted <= cut_off,
+        "round {round}: {} timeline entries from no accepted delivery, {cut_off} events cut off",
+        all - entries_of_accepted
+    );
+}
+
+/// Every idempotency key of a `202`, sent again with its request: the first answer byte for byte,
+/// marked replayed. Four senders at once, as the load was.
+fn replay_every_accepted_key(round: usize, records: &[Sent], address: &str) {
+    let accepted: Vec<&Sent> = records
         .iter()
         .filter(|sent| sent.status == Some(202))
-        .take(20)
-    {
-        let response = sender_request(
-            &client,
-            &restarted.address,
-            sent.integration,
-            &sent.idempotency_key,
-            &sent.body,
-        )
-        .send()
-        .unwrap();
-        assert_eq!(
-            response.headers()["idempotent-replayed"],
-            "true",
-            "round {round}"
-        );
-        assert_eq!(
-            response.text().ok(),
-            sent.answer,
-            "round {round}: the first answer, byte for byte"
-        );
-    }
+        .collect();
+    std::thread::scope(|scope| {
+        for share in accepted.chunks(accepted.len().div_ceil(4)) {
+            scope.spawn(move || {
+                let client = Client::new();
+                for sent in share {
+                    let response = sender_request(
+                        &client,
+                        address,
+                        sent.integration,
+                        &sent.idempotency_key,
+                        &sent.body,
+                    )
+                    .send()
+                    .unwrap();
+                    let key = &sent.idempotency_key;
+                    assert_eq!(response.status(), 202, "round {round}: {key}");
+                    assert_eq!(
+                        response
+                            .headers()
+                            .get("idempotent-replayed")
+                            .map(|v| v.as_bytes()),
+                        Some(&b"true"[..]),
+                        "round {round}: {key} is replayed"
+                    );
+                    assert_eq!(
+                        response.text().ok(),
+                        sent.answer,
+                        "round {round}: {key} gets the first answer, byte for byte"
+                    );
+                }
+            });
+        }
+    });
 }
 
 #[test]
@@ -241,7 +371,7 @@ fn accepted_deliveries_survive_kill_9_under_concurrent_load() {
     let rounds = std::env::var("CRASH_ROUNDS")
         .ok()
         .and_then(|text| text.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     for round in 0..rounds {
         one_round(round);
     }
