@@ -184,3 +184,68 @@ pub(crate) fn alert_id(field: &str, id: String) -> Result<String, FormatError> {
     }
     Ok(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn mapping_format() -> Format {
+        let pointers = BTreeMap::from([("id".to_string(), "/key".to_string())]);
+        Format::Mapping(Box::new(
+            Mapping::new(pointers, BTreeMap::new()).expect("a valid mapping"),
+        ))
+    }
+
+    /// The stored name of a format reads back as that format; `mapping` alone needs more than
+    /// its name, and alone carries its pointers.
+    #[test]
+    fn every_format_name_reads_back() {
+        for name in Format::NAMES.iter().filter(|name| **name != "mapping") {
+            let format = Format::named(name).unwrap_or_else(|| panic!("{name} is a format"));
+            assert_eq!(format.as_str(), *name);
+            assert!(format.mapping().is_none(), "{name}");
+        }
+        assert_eq!(Format::named("mapping"), None);
+        assert_eq!(Format::named("pagertree2"), None);
+        let mapping = mapping_format();
+        assert_eq!(mapping.as_str(), "mapping");
+        assert_eq!(mapping.mapping().unwrap().pointers()["id"], "/key");
+    }
+
+    /// Whatever the format, an Id with a control character, or text with one other than a tab
+    /// or a line break, is refused naming the event and the field.
+    #[test]
+    fn control_characters_are_refused_in_ids_and_text() {
+        let format = mapping_format();
+        let read = |body: Value| format.read(&body).map(|events| events.len());
+        assert_eq!(read(json!({"key": "fine"})), Ok(1));
+        let error = read(json!({"key": "bad\u{7}id"})).unwrap_err();
+        assert_eq!(
+            (error.field.as_str(), error.message.as_str()),
+            ("events[0].id", "contains a control character")
+        );
+        let events = |title: &str| {
+            json!([{"event_type": "create", "Id": "a", "Title": "a"},
+                   {"event_type": "create", "Id": "b", "Title": title}])
+        };
+        assert_eq!(
+            Format::Pagertree
+                .read(&events("line\n\tand\r\n"))
+                .map(|e| e.len()),
+            Ok(2)
+        );
+        let error = Format::Pagertree.read(&events("x\u{1b}[31m")).unwrap_err();
+        assert_eq!(error.field, "events[1].title");
+    }
+
+    #[test]
+    fn an_id_is_1_to_255_bytes() {
+        assert!(alert_id("Id", "i".repeat(MAX_ID_BYTES)).is_ok());
+        assert!(alert_id("Id", "i".repeat(MAX_ID_BYTES + 1)).is_err());
+        assert!(alert_id("Id", String::new()).is_err());
+    }
+}
