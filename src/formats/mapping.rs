@@ -325,4 +325,53 @@ mod tests {
             .1
             .contains("not a field"));
     }
+
+    /// What the integration's settings show and store is what it was made with.
+    #[test]
+    fn a_mapping_keeps_its_pointers_and_actions() {
+        let batch = mapping(
+            &[("items", "/events"), ("id", "/id"), ("action", "/state")],
+            &[("OPEN", Action::Create)],
+        );
+        assert_eq!(batch.pointers()["id"], "/id");
+        assert_eq!(batch.actions()["OPEN"], Action::Create);
+        assert_eq!(batch.items_pointer(), Some("/events"));
+        assert_eq!(mapping(&[("id", "/id")], &[]).items_pointer(), None);
+    }
+
+    /// Senders that say what happened with a number or a flag map those too, as their text.
+    #[test]
+    fn numbers_and_flags_map_to_actions() {
+        let m = mapping(
+            &[("id", "/id"), ("action", "/state")],
+            &[("2", Action::Resolve), ("true", Action::Acknowledge)],
+        );
+        let action = |state: Value| m.read(&json!({"id": "a", "state": state})).unwrap()[0].action;
+        assert_eq!(action(json!(2)), Action::Resolve);
+        assert_eq!(action(json!(true)), Action::Acknowledge);
+    }
+
+    #[test]
+    fn common_severity_words_map_to_our_four_levels() {
+        let cases = [
+            ("FATAL", Some(Severity::Critical)),
+            ("emergency", Some(Severity::Critical)),
+            ("p1", Some(Severity::Critical)),
+            ("High", Some(Severity::Error)),
+            ("p2", Some(Severity::Error)),
+            ("medium", Some(Severity::Warning)),
+            ("moderate", Some(Severity::Warning)),
+            ("warn", Some(Severity::Warning)),
+            ("P3", Some(Severity::Warning)),
+            ("low", Some(Severity::Info)),
+            ("informational", Some(Severity::Info)),
+            ("p4", Some(Severity::Info)),
+            ("p5", Some(Severity::Info)),
+            ("Warning", Some(Severity::Warning)),
+            ("p6", None),
+        ];
+        for (word, level) in cases {
+            assert_eq!(severity(word), level, "{word}");
+        }
+    }
 }

@@ -131,3 +131,24 @@ fn display(path: &str) -> &str {
         path
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Senders send `""` for "not set": an empty string is absent, and an empty Id is missing.
+    #[test]
+    fn an_empty_string_counts_as_absent() {
+        let body = json!({"title": "", "id": "", "number": 7, "text": "t"});
+        let object = Object::new(&body, "alert").unwrap();
+        assert_eq!(object.optional_string("title"), Ok(None));
+        assert_eq!(object.optional_string("text"), Ok(Some("t")));
+        assert_eq!(
+            object.id("id"),
+            Err(FormatError::new("alert.id", "is required"))
+        );
+        assert_eq!(object.id("number"), Ok("7".to_string()));
+    }
+}

@@ -279,6 +279,34 @@ mod tests {
         }
     }
 
+    /// PagerDuty's own limits, in characters: 255 for a key (with its own message), 1,024 for a
+    /// summary.
+    #[test]
+    fn a_dedup_key_holds_255_characters_and_a_summary_1024() {
+        let trigger = |key: String| {
+            json!({"event_action": "trigger", "dedup_key": key,
+                   "payload": {"summary": "s", "source": "h", "severity": "info"}})
+        };
+        assert_eq!(read(&trigger("k".repeat(255))).unwrap()[0].id.len(), 255);
+        let summary = |length: usize| {
+            json!({"event_action": "trigger", "dedup_key": "k",
+                   "payload": {"summary": "s".repeat(length), "source": "h", "severity": "info"}})
+        };
+        assert!(
+            read(&summary(1024)).is_ok(),
+            "a summary of 1,024 characters"
+        );
+        assert_eq!(read(&summary(1025)).unwrap_err().field, "payload.summary");
+        for length in [256, 300] {
+            let error = read(&trigger("k".repeat(length))).unwrap_err();
+            assert_eq!(
+                (error.field.as_str(), error.message.as_str()),
+                ("dedup_key", "is longer than 255 characters"),
+                "{length}"
+            );
+        }
+    }
+
     #[test]
     fn change_events_are_informational() {
         let event = read_change(&fixture("change.json")).unwrap().remove(0);

@@ -196,6 +196,24 @@ mod tests {
         read(&body).unwrap_err().field
     }
 
+    /// `Description` is taken as sent, an empty one included: a sender clears it that way.
+    #[test]
+    fn a_description_is_kept_as_sent_even_empty() {
+        let description = |value: Option<&str>| {
+            let mut body = json!({"event_type": "create", "Id": "d", "Title": "t"});
+            if let Some(value) = value {
+                body["Description"] = json!(value);
+            }
+            read_one(body).unwrap().fields.description
+        };
+        assert_eq!(
+            description(Some("disk at 91%")).as_deref(),
+            Some("disk at 91%")
+        );
+        assert_eq!(description(Some("")).as_deref(), Some(""));
+        assert_eq!(description(None), None);
+    }
+
     #[test]
     fn reads_the_documented_example() {
         let body = include_str!("../../fixtures/pagertree/create_with_tags_and_meta.json");

@@ -138,6 +138,24 @@ mod tests {
         );
     }
 
+    /// `alertSummary` may come as one string rather than a list; an empty one adds nothing.
+    #[test]
+    fn a_summary_given_as_one_string_is_one_line() {
+        let description = |summary: &str| {
+            let alert = json!({"id": "a", "title": "t", "operation": "CREATED",
+                               "description": {"alertSummary": summary}});
+            read(&json!({"data": {"alerts": [alert]}})).unwrap()[0]
+                .fields
+                .description
+                .clone()
+        };
+        assert_eq!(
+            description("Bucket is public").as_deref(),
+            Some("Bucket is public")
+        );
+        assert_eq!(description(""), None);
+    }
+
     #[test]
     fn a_resolved_alert_needs_no_title_or_resource() {
         let events = read(&fixture("alert_resolved.json")).unwrap();
