@@ -227,3 +227,57 @@ fn signature_prefix(prefix: &str) -> Result<String, (&'static str, String)> {
     }
     Ok(prefix.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A method is stored as its parts and rebuilt from them: every mode, and every preset,
+    /// comes back the same.
+    #[test]
+    fn every_method_rebuilds_from_its_stored_parts() {
+        let custom = AuthMethod::from_parts(
+            "hmac-sha256",
+            Some("X-Sig"),
+            Some("sha256="),
+            Some("base64"),
+        )
+        .unwrap();
+        let mut methods = vec![
+            AuthMethod::None,
+            AuthMethod::from_parts("token", Some("X-Token"), None, None).unwrap(),
+            AuthMethod::Bearer,
+            AuthMethod::Basic,
+            custom,
+            AuthMethod::StandardWebhooks,
+            AuthMethod::RoutingKey,
+        ];
+        let presets: Vec<Preset> = Preset::NAMES
+            .iter()
+            .map(|name| Preset::parse(name).unwrap_or_else(|| panic!("{name} is a preset")))
+            .collect();
+        methods.extend(presets.iter().map(|preset| preset.method()));
+        for method in methods {
+            let rebuilt = AuthMethod::from_parts(
+                method.mode(),
+                method.header(),
+                method.prefix(),
+                method.encoding().map(Encoding::as_str),
+            );
+            assert_eq!(rebuilt, Ok(method.clone()), "{method:?}");
+            assert_eq!(
+                method.needs_secret(),
+                method != AuthMethod::None,
+                "{method:?}"
+            );
+        }
+        assert_eq!(Preset::parse("gitlab"), None);
+        assert_eq!(
+            Preset::parse("plextrac")
+                .map(Preset::method)
+                .unwrap()
+                .header(),
+            Some("x-authorization-hmac-256")
+        );
+    }
+}

@@ -197,4 +197,6 @@ fn matches_any_secret(
 }
 
 #[cfg(test)]
+mod matching_tests;
+#[cfg(test)]
 mod tests;
