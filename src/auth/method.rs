@@ -280,4 +280,19 @@ mod tests {
             Some("x-authorization-hmac-256")
         );
     }
+
+    /// A header name is 1-64 token characters; a prefix at most 32 printable ones, no spaces.
+    #[test]
+    fn header_names_and_prefixes_have_their_limits() {
+        let hmac = |header: &str, prefix: &str| {
+            AuthMethod::from_parts("hmac-sha256", Some(header), Some(prefix), None)
+                .map_err(|(field, _)| field)
+        };
+        assert!(hmac(&"h".repeat(64), &"p".repeat(32)).is_ok());
+        assert_eq!(hmac(&"h".repeat(65), ""), Err("header"));
+        assert_eq!(hmac("", ""), Err("header"));
+        assert_eq!(hmac("x sig", ""), Err("header"));
+        assert_eq!(hmac("x-sig", &"p".repeat(33)), Err("prefix"));
+        assert_eq!(hmac("x-sig", "sha 256="), Err("prefix"));
+    }
 }
