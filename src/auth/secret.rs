@@ -138,3 +138,21 @@ pub(super) mod exposures {
         (result, EXPOSED.with(Cell::get) - before)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_1_to_255_characters_and_a_routing_key_32_letters_and_digits() {
+        let token = AuthMethod::Bearer;
+        assert!(validate_secret(&token, &"s".repeat(255)).is_ok());
+        assert!(validate_secret(&token, &"s".repeat(256)).is_err());
+        assert!(validate_secret(&token, "").is_err());
+        let key = AuthMethod::RoutingKey;
+        assert!(validate_secret(&key, &"aZ9".repeat(11)[..32]).is_ok());
+        assert!(validate_secret(&key, &"a".repeat(31)).is_err());
+        assert!(validate_secret(&key, &"a".repeat(33)).is_err());
+        assert!(validate_secret(&key, &format!("{}-", "a".repeat(31))).is_err());
+    }
+}
