@@ -308,6 +308,7 @@ fn standard_webhooks_timestamps_are_strict_integers() {
         "",
         "-5",
         "99999999999999999999",
+        "1000000000000000000",
     ] {
         assert_eq!(
             sw_check(&sw_headers(bad, SW_SIGNATURE), now(), &[SW_SECRET]),
@@ -315,6 +316,15 @@ fn standard_webhooks_timestamps_are_strict_integers() {
             "timestamp {bad:?}"
         );
     }
+    // Up to 18 digits is a time, if not one in the window.
+    assert_eq!(
+        sw_check(
+            &sw_headers(&"1".repeat(18), SW_SIGNATURE),
+            now(),
+            &[SW_SECRET]
+        ),
+        Err(AuthError::TimestampOutOfWindow)
+    );
 }
 
 #[test]
