@@ -383,3 +383,57 @@ fn outcomes_round_trip_through_their_stored_text() {
         assert_eq!(Outcome::parse(outcome.as_str(), reason), Some(outcome));
     }
 }
+
+/// The store saves and publishes exactly the outcomes that change the alert: all but `ignored`.
+#[test]
+fn every_outcome_but_ignored_changes_the_alert() {
+    for outcome in [
+        Outcome::Created,
+        Outcome::Deduplicated,
+        Outcome::Updated,
+        Outcome::Acknowledged,
+        Outcome::Resolved,
+        Outcome::Reopened,
+    ] {
+        assert!(outcome.changes_alert(), "{outcome:?}");
+    }
+    assert!(!Outcome::Ignored(Reason::Stale).changes_alert());
+}
+
+/// A change that leaves an alert breaking one invariant.
+type Breaks = fn(&mut Alert);
+
+/// The property tests and the fuzzer trust `check_invariants`: each rule refuses an alert that
+/// breaks it (and a well-formed alert passes).
+#[test]
+fn each_invariant_refuses_an_alert_that_breaks_it() {
+    let good = alert(State::Open);
+    assert_eq!(check_invariants(&good), Ok(()));
+    let broken: [(&str, Breaks); 8] = [
+        ("occurrences >= 1", |alert| alert.occurrences = 0),
+        ("episode >= 1", |alert| alert.episode = 0),
+        ("resolved_at is set if and only if resolved", |alert| {
+            alert.resolved_at = Some(alert.updated_at);
+        }),
+        ("an acknowledged alert has acknowledged_at", |alert| {
+            alert.state = State::Acknowledged;
+        }),
+        ("an open alert has no acknowledged_at", |alert| {
+            alert.acknowledged_at = Some(alert.updated_at);
+        }),
+        ("created_at <= opened_at", |alert| {
+            alert.opened_at = alert.created_at - Duration::seconds(1);
+        }),
+        ("opened_at <= updated_at", |alert| {
+            alert.updated_at = alert.opened_at - Duration::seconds(1);
+        }),
+        ("the watermark is no later than the last change", |alert| {
+            alert.last_occurred_at = Some(alert.updated_at + Duration::seconds(1));
+        }),
+    ];
+    for (rule, breaks) in broken {
+        let mut alert = good.clone();
+        breaks(&mut alert);
+        assert!(check_invariants(&alert).is_err(), "{rule}");
+    }
+}
