@@ -210,8 +210,9 @@ pub fn apply(current: Option<&Alert>, event: &Event) -> Transition {
             Outcome::Resolved
         }
     };
-    next.updated_at = event.at;
+    // Against the watermark the staleness check read, before this change moves `updated_at`.
     advance_watermark(&mut next, event);
+    next.updated_at = event.at;
     Transition {
         alert: Some(next),
         outcome,
@@ -273,10 +274,13 @@ fn is_stale(alert: &Alert, event: &Event) -> bool {
 }
 
 /// Only senders move the watermark: a person acknowledging from the API says nothing about the
-/// order of the sender's own events.
+/// order of the sender's own events. A time equal to the watermark is stored too: when the stored
+/// mark lies in the future (a lock an earlier alertgate allowed) the watermark reads as the last
+/// change, and the first real time applied must replace the stored one, or every event that
+/// happened before the previous one was received would stay stale.
 fn advance_watermark(alert: &mut Alert, event: &Event) {
     if let Some(time) = ordering_time(event) {
-        if watermark(alert).is_none_or(|mark| time > mark) {
+        if watermark(alert).is_none_or(|mark| time >= mark) {
             alert.last_occurred_at = Some(time);
         }
     }

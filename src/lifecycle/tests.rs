@@ -437,3 +437,35 @@ fn each_invariant_refuses_an_alert_that_breaks_it() {
         assert!(check_invariants(&alert).is_err(), "{rule}");
     }
 }
+
+/// An alert that an earlier alertgate let a future timestamp lock (its stored watermark years
+/// ahead, read as its last change) takes the first real time applied to it as its watermark: a
+/// later event that happened after that time is not stale, though it happened before the last
+/// change was received.
+#[test]
+fn a_locked_alert_takes_the_first_real_time_applied_as_its_watermark() {
+    let mut locked = alert(State::Open);
+    locked.last_occurred_at = Some(t(1_000_000_000));
+    let at = |occurred: i64, applied: i64| {
+        let mut event = titled(Action::Create, "Disk full");
+        event.occurred_at = Some(t(occurred));
+        event.at = t(applied);
+        event
+    };
+    let first = apply(Some(&locked), &at(10, 100));
+    assert_eq!(first.outcome, Outcome::Deduplicated);
+    let after = first.alert.unwrap();
+    assert_eq!(after.last_occurred_at, Some(t(10)));
+    let second = apply(Some(&after), &at(50, 200));
+    assert_eq!(
+        second.outcome,
+        Outcome::Deduplicated,
+        "t(50) is after t(10)"
+    );
+    let at_the_mark = apply(Some(&locked), &at(0, 100)).alert.unwrap();
+    assert_eq!(
+        at_the_mark.last_occurred_at,
+        Some(t(0)),
+        "a time equal to the watermark replaces a stored one in the future"
+    );
+}
