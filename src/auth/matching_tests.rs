@@ -34,13 +34,21 @@ fn modes() -> [AuthMethod; 5] {
 fn check(
     method: &AuthMethod,
     sent: &[(String, String)],
-    active: &[Secret],
+    active: &[ActiveSecret],
 ) -> Result<(), AuthError> {
     let headers: Vec<(&str, &str)> = sent
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
     verify(method, headers.as_slice(), BODY, active, now())
+}
+
+/// `secrets` as an integration authenticating with `method` holds them.
+fn held_as(method: &AuthMethod, secrets: &[Secret]) -> Vec<ActiveSecret> {
+    secrets
+        .iter()
+        .map(|secret| ActiveSecret::new(method, secret))
+        .collect()
 }
 
 /// The credential headers a sender holding `secret` adds to `BODY`.
@@ -63,6 +71,7 @@ fn credential(method: &AuthMethod, secret: &Secret) -> Vec<(String, String)> {
 fn every_active_secret_is_tried_whichever_matches() {
     for method in modes() {
         let active: Vec<Secret> = (0..3).map(|_| generate_secret(&method)).collect();
+        let stored = held_as(&method, &active);
         let outsider = generate_secret(&method);
         let senders = [
             (&active[0], Ok(())),
@@ -72,7 +81,7 @@ fn every_active_secret_is_tried_whichever_matches() {
         ];
         for (held, expected) in senders {
             let sent = credential(&method, held);
-            let (result, read) = secret::exposures::during(|| check(&method, &sent, &active));
+            let (result, read) = secret::exposures::during(|| check(&method, &sent, &stored));
             assert_eq!(result, expected, "{method:?}");
             assert_eq!(
                 read,
@@ -89,7 +98,7 @@ fn every_active_secret_is_tried_whichever_matches() {
 fn a_secret_active_twice_still_matches() {
     for method in modes() {
         let secret = generate_secret(&method);
-        let twice = [secret.clone(), secret.clone()];
+        let twice = held_as(&method, &[secret.clone(), secret.clone()]);
         assert_eq!(
             check(&method, &credential(&method, &secret), &twice),
             Ok(()),
@@ -100,18 +109,21 @@ fn a_secret_active_twice_still_matches() {
 
 #[test]
 fn a_routing_key_is_read_from_the_body_and_checked_against_the_keys() {
-    let keys = [Secret::new("a".repeat(32)), Secret::new("b".repeat(32))];
+    let keys = held_as(
+        &AuthMethod::RoutingKey,
+        &[Secret::new("a".repeat(32)), Secret::new("b".repeat(32))],
+    );
     let body = json!({"routing_key": "b".repeat(32), "event_action": "trigger"});
     let given = routing_key(&body);
     assert_eq!(given, Some("b".repeat(32).as_str()));
-    assert_eq!(verify_routing_key(given, &keys), Ok(()));
+    assert_eq!(verify_routing_key(given, &keys, now()), Ok(()));
     assert_eq!(
-        verify_routing_key(Some(&"c".repeat(32)), &keys),
+        verify_routing_key(Some(&"c".repeat(32)), &keys, now()),
         Err(AuthError::Mismatch)
     );
     assert_eq!(routing_key(&json!({"routing_key": 7})), None);
     assert_eq!(
-        verify_routing_key(None, &keys),
+        verify_routing_key(None, &keys, now()),
         Err(AuthError::MissingCredential("routing_key".into()))
     );
 }

@@ -127,7 +127,7 @@ pub(super) mod exposures {
         static EXPOSED: Cell<usize> = const { Cell::new(0) };
     }
 
-    pub(super) fn count() {
+    pub(in crate::auth) fn count() {
         EXPOSED.with(|exposed| exposed.set(exposed.get() + 1));
     }
 
