@@ -25,7 +25,7 @@ use super::{
     IngestReply, IngestRequest, IntegrationChange, LiveEvent, ManualAction, ManualReply,
     RejectedDelivery, StoreError, UnrecordedRejections, WriterSettings,
 };
-use rejections::RejectionGate;
+use rejections::{Admission, RejectionGate};
 
 pub(super) use group::{GroupError, Isolation};
 pub(super) use publish::AfterCommit;
@@ -91,6 +91,8 @@ enum Waiter {
 
 enum Message {
     Job(Work, Waiter),
+    /// Nothing to do but look again: counts of rejections are waiting to be written.
+    Wake,
     /// Commit what is queued before this, then stop.
     Shutdown,
 }
@@ -203,14 +205,22 @@ impl Writer {
     /// fills the queue that accepted deliveries wait in.
     pub(super) fn record_rejected(&self, delivery: RejectedDelivery) {
         let gate = &self.shared.rejections;
-        if !gate.admit(&delivery.integration, delivery.at, Instant::now()) {
-            return;
-        }
-        let (integration, at) = (delivery.integration.clone(), delivery.at);
-        let job = Message::Job(Work::Rejected(delivery), Waiter::Nobody);
-        if self.sender.try_send(job).is_err() {
-            log::debug!("writer queue full; a rejected delivery was counted, not logged");
-            gate.count(&integration, at);
+        let first_count = match gate.admit(&delivery.integration, delivery.at, Instant::now()) {
+            Admission::Counted { first } => first,
+            Admission::Record => {
+                let (integration, at) = (delivery.integration.clone(), delivery.at);
+                let job = Message::Job(Work::Rejected(delivery), Waiter::Nobody);
+                if self.sender.try_send(job).is_ok() {
+                    return;
+                }
+                log::debug!("writer queue full; a rejected delivery was counted, not logged");
+                gate.count(&integration, at)
+            }
+        };
+        // An idle writer waits a minute for work; counts must be written within a second. A
+        // full queue means a busy writer, which looks at the counts between groups anyway.
+        if first_count {
+            let _ = self.sender.try_send(Message::Wake);
         }
     }
 
@@ -270,7 +280,7 @@ fn run(
                 .try_iter()
                 .filter_map(|message| match message {
                     Message::Job(work, waiter) => Some((work, waiter)),
-                    Message::Shutdown => None,
+                    Message::Wake | Message::Shutdown => None,
                 })
                 .collect();
             commit_apart_from_rejections(&mut backend, rest, &mut after, shared);
@@ -291,6 +301,7 @@ fn gather(
     for message in std::iter::once(first).chain(receiver.try_iter().take(max_group - 1)) {
         match message {
             Message::Job(work, waiter) => jobs.push((work, waiter)),
+            Message::Wake => {}
             Message::Shutdown => stopping = true,
         }
     }

@@ -18,6 +18,16 @@ use crate::store::UnrecordedRejections;
 /// removed ones would otherwise stay forever.
 const MOST_BUCKETS: usize = 1024;
 
+/// What becomes of one rejection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::store) enum Admission {
+    /// Within the rate: record it in full.
+    Record,
+    /// Beyond it: counted. `first` when no count was waiting before, so the writer, which may
+    /// be idle and waiting for work, must be woken to write the tally in a second.
+    Counted { first: bool },
+}
+
 /// The per-integration rate of recorded rejections, and the counts of those not recorded.
 pub(in crate::store) struct RejectionGate {
     per_second: f64,
@@ -50,7 +60,7 @@ impl RejectionGate {
         integration: &str,
         at: DateTime<Utc>,
         now: Instant,
-    ) -> bool {
+    ) -> Admission {
         let mut state = self.state.lock().expect("rejection gate lock");
         let per_second = self.per_second;
         if state.buckets.len() >= MOST_BUCKETS && !state.buckets.contains_key(integration) {
@@ -67,16 +77,18 @@ impl RejectionGate {
             });
         if bucket.refill(per_second, now) >= 1.0 {
             bucket.tokens -= 1.0;
-            return true;
+            return Admission::Record;
         }
-        state.count(integration, 1, at);
-        false
+        Admission::Counted {
+            first: state.count(integration, 1, at),
+        }
     }
 
-    /// Counts a rejection that was admitted but could not be queued for the log.
-    pub(in crate::store) fn count(&self, integration: &str, at: DateTime<Utc>) {
+    /// Counts a rejection that was admitted but could not be queued for the log; answers whether
+    /// it is the first count waiting (see `Admission::Counted`).
+    pub(in crate::store) fn count(&self, integration: &str, at: DateTime<Utc>) -> bool {
         let mut state = self.state.lock().expect("rejection gate lock");
-        state.count(integration, 1, at);
+        state.count(integration, 1, at)
     }
 
     /// Takes the counts gathered since the last call, to be written.
@@ -109,7 +121,9 @@ impl RejectionGate {
 }
 
 impl GateState {
-    fn count(&mut self, integration: &str, count: u64, at: DateTime<Utc>) {
+    /// Adds `count` rejections of `integration`; answers whether none were waiting before.
+    fn count(&mut self, integration: &str, count: u64, at: DateTime<Utc>) -> bool {
+        let first = self.unrecorded.is_empty();
         if let Some(counted) = self.unrecorded.get_mut(integration) {
             counted.count += count;
             counted.last_at = counted.last_at.max(at);
@@ -123,6 +137,7 @@ impl GateState {
                 },
             );
         }
+        first
     }
 }
 
@@ -142,6 +157,10 @@ mod tests {
 
     use super::*;
 
+    fn admitted(gate: &RejectionGate, integration: &str, at: DateTime<Utc>, now: Instant) -> bool {
+        gate.admit(integration, at, now) == Admission::Record
+    }
+
     fn total(tallies: &[UnrecordedRejections], integration: &str) -> u64 {
         tallies
             .iter()
@@ -155,7 +174,13 @@ mod tests {
         let gate = RejectionGate::new(10);
         let start = Instant::now();
         let at = Utc::now();
-        let admitted = (0..100).filter(|_| gate.admit("a", at, start)).count();
+        let admissions: Vec<Admission> = (0..100).map(|_| gate.admit("a", at, start)).collect();
+        let admitted = admissions
+            .iter()
+            .filter(|a| **a == Admission::Record)
+            .count();
+        assert_eq!(admissions[10], Admission::Counted { first: true });
+        assert_eq!(admissions[11], Admission::Counted { first: false });
         assert_eq!(admitted, 10);
         assert!(gate.has_unrecorded());
         let tallies = gate.take_unrecorded();
@@ -169,12 +194,17 @@ mod tests {
         let gate = RejectionGate::new(10);
         let start = Instant::now();
         let at = Utc::now();
-        while gate.admit("a", at, start) {}
+        while gate.admit("a", at, start) == Admission::Record {}
         let later = start + Duration::from_millis(500);
-        assert_eq!((0..20).filter(|_| gate.admit("a", at, later)).count(), 5);
+        assert_eq!(
+            (0..20).filter(|_| admitted(&gate, "a", at, later)).count(),
+            5
+        );
         let much_later = later + Duration::from_hours(1);
         assert_eq!(
-            (0..50).filter(|_| gate.admit("a", at, much_later)).count(),
+            (0..50)
+                .filter(|_| admitted(&gate, "a", at, much_later))
+                .count(),
             10
         );
     }
@@ -184,8 +214,8 @@ mod tests {
         let gate = RejectionGate::new(2);
         let now = Instant::now();
         let at = Utc::now();
-        assert_eq!((0..5).filter(|_| gate.admit("a", at, now)).count(), 2);
-        assert_eq!((0..5).filter(|_| gate.admit("b", at, now)).count(), 2);
+        assert_eq!((0..5).filter(|_| admitted(&gate, "a", at, now)).count(), 2);
+        assert_eq!((0..5).filter(|_| admitted(&gate, "b", at, now)).count(), 2);
         let tallies = gate.take_unrecorded();
         assert_eq!((total(&tallies, "a"), total(&tallies, "b")), (3, 3));
     }
@@ -194,7 +224,7 @@ mod tests {
     fn a_rate_of_zero_records_nothing_and_counts_everything() {
         let gate = RejectionGate::new(0);
         let now = Instant::now();
-        assert!(!(0..5).any(|_| gate.admit("a", Utc::now(), now)));
+        assert!(!(0..5).any(|_| admitted(&gate, "a", Utc::now(), now)));
         assert_eq!(total(&gate.take_unrecorded(), "a"), 5);
     }
 
