@@ -59,6 +59,9 @@ pub struct AppState {
     pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
+/// Replay pages read at once, across every stream client.
+const REPLAY_READS: usize = 4;
+
 /// The memory slow clients may hold, shared by every worker; `/metrics` shows what is held.
 pub struct MemoryBudgets {
     /// All request bodies being read and handled, together.
@@ -67,6 +70,9 @@ pub struct MemoryBudgets {
     pub stream_client: usize,
     /// What all stream clients together may have waiting to be sent.
     pub streams: ByteBudget,
+    /// Replay pages being read from the log at once: a page of large alerts takes several times
+    /// its text while it is read and rendered, before its size is known.
+    pub replay_reads: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl MemoryBudgets {
@@ -75,6 +81,7 @@ impl MemoryBudgets {
             bodies: ByteBudget::new(limits.bodies),
             stream_client: limits.stream_client,
             streams: ByteBudget::new(limits.streams),
+            replay_reads: std::sync::Arc::new(tokio::sync::Semaphore::new(REPLAY_READS)),
         };
         metrics.watch_budget("bodies", budgets.bodies.clone());
         metrics.watch_budget("streams", budgets.streams.clone());

@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, watch};
 use self::outbox::{Outbox, Refused};
 use super::api::{self, invalid, ApiAccess};
 use super::AppState;
+use crate::budget::ByteBudget;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::model::State;
@@ -38,6 +39,9 @@ const REPLAY_EVENTS: usize = 500;
 /// The alert text one replay page reads at most (but always one event): a page of small alerts
 /// is hundreds of events, one of the largest alerts is a page of its own.
 const REPLAY_BYTES: usize = 256 * 1024;
+/// What a replay page is taken to hold while it is read and rendered, before its real size is
+/// known: its alert text, rendered as JSON.
+const REPLAY_PAGE_ESTIMATE: usize = 2 * REPLAY_BYTES;
 /// How long a replay waits for a client that takes nothing before dropping it.
 const REPLAY_STALL: Duration = Duration::from_secs(30);
 
@@ -117,6 +121,8 @@ pub async fn subscribe(
         store: state.store.clone(),
         filter: Arc::new(filter),
         outbox,
+        streams: state.memory.streams.clone(),
+        replay_reads: state.memory.replay_reads.clone(),
         closing: state.closing.clone(),
         metrics: state.metrics.clone(),
     };
@@ -133,6 +139,10 @@ struct Client {
     store: Arc<dyn Store>,
     filter: Arc<StreamFilter>,
     outbox: Outbox,
+    /// The budget all clients share, which a replay page is held against until it is queued.
+    streams: ByteBudget,
+    /// Leave to read a replay page from the log, a few clients at a time.
+    replay_reads: Arc<tokio::sync::Semaphore>,
     /// Becomes true when the server stops.
     closing: watch::Receiver<bool>,
     /// Counts the clients dropped.
@@ -208,20 +218,36 @@ impl Client {
         live: &mut broadcast::Receiver<Arc<LiveEvent>>,
     ) -> Option<i64> {
         loop {
+            // A page is held outside the outbox while it is read and queued: it is taken from
+            // the budget all clients share first, so replays too are bounded in total, however
+            // many clients replay at once.
+            let limit = self.streams.limit();
+            let Some(mut held) = self.streams.try_take(REPLAY_PAGE_ESTIMATE.min(limit)) else {
+                self.drop_client(Refused::AllFull.reason());
+                return None;
+            };
             let page = self.read_page(after).await?;
+            let size = page.frames.iter().map(Bytes::len).sum::<usize>().min(limit);
+            if !held.try_grow(size.saturating_sub(held.bytes())) {
+                self.drop_client(Refused::AllFull.reason());
+                return None;
+            }
             let Some(last) = page.last else {
                 return Some(after);
             };
             for frame in page.frames {
                 self.push_when_read(frame, live).await?;
             }
+            drop(held);
             let_go(live)?;
             after = last;
         }
     }
 
-    /// A page of the log after `after`, read and rendered off the HTTP workers.
+    /// A page of the log after `after`, read and rendered off the HTTP workers, a few clients'
+    /// pages at a time.
     async fn read_page(&self, after: i64) -> Option<Page> {
+        let _reading = self.replay_reads.acquire().await.ok()?;
         let (store, filter) = (self.store.clone(), self.filter.clone());
         let read = web::block(move || -> Result<Page, StoreError> {
             let events = store.applied_after(after, REPLAY_EVENTS, REPLAY_BYTES)?;
