@@ -73,6 +73,8 @@ pub struct MemoryBudgets {
     /// Replay pages being read from the log at once: a page of large alerts takes several times
     /// its text while it is read and rendered, before its size is known.
     pub replay_reads: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The shared budget's hold of each live frame, taken once however many clients queue it.
+    pub live_frames: std::sync::Arc<stream::SharedCharges>,
 }
 
 impl MemoryBudgets {
@@ -82,6 +84,7 @@ impl MemoryBudgets {
             stream_client: limits.stream_client,
             streams: ByteBudget::new(limits.streams),
             replay_reads: std::sync::Arc::new(tokio::sync::Semaphore::new(REPLAY_READS)),
+            live_frames: std::sync::Arc::default(),
         };
         metrics.watch_budget("bodies", budgets.bodies.clone());
         metrics.watch_budget("streams", budgets.streams.clone());

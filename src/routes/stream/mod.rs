@@ -22,6 +22,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
 
+pub use self::outbox::SharedCharges;
 use self::outbox::{Outbox, Refused};
 use super::api::{self, invalid, ApiAccess};
 use super::AppState;
@@ -123,6 +124,7 @@ pub async fn subscribe(
         outbox,
         streams: state.memory.streams.clone(),
         replay_reads: state.memory.replay_reads.clone(),
+        live_frames: state.memory.live_frames.clone(),
         closing: state.closing.clone(),
         metrics: state.metrics.clone(),
     };
@@ -143,6 +145,8 @@ struct Client {
     streams: ByteBudget,
     /// Leave to read a replay page from the log, a few clients at a time.
     replay_reads: Arc<tokio::sync::Semaphore>,
+    /// The shared budget's hold of each live frame, shared with every other client.
+    live_frames: Arc<SharedCharges>,
     /// Becomes true when the server stops.
     closing: watch::Receiver<bool>,
     /// Counts the clients dropped.
@@ -179,7 +183,7 @@ impl Client {
         heartbeat.tick().await;
         let mut closing = self.closing.clone();
         loop {
-            let frame = tokio::select! {
+            let (frame, seq) = tokio::select! {
                 received = live.recv() => match received {
                     Ok(published)
                         if published.event.seq <= sent_up_to
@@ -188,17 +192,24 @@ impl Client {
                         continue
                     }
                     // The frame every client shares: rendered by the first to get here.
-                    Ok(published) => Bytes::from_owner(published.rendered(render)),
+                    Ok(published) => (
+                        Bytes::from_owner(published.rendered(render)),
+                        Some(published.event.seq),
+                    ),
                     Err(RecvError::Lagged(missed)) => {
                         return self.drop_client(&format!("it fell {missed} events behind"));
                     }
                     Err(RecvError::Closed) => return,
                 },
-                _ = heartbeat.tick() => Bytes::from_static(b": heartbeat\n\n"),
+                _ = heartbeat.tick() => (Bytes::from_static(b": heartbeat\n\n"), None),
                 _ = closing.wait_for(|closing| *closing) => return,
             };
             // A full budget means the client is not reading: drop it rather than wait.
-            match self.outbox.try_push(frame) {
+            let pushed = match seq {
+                Some(seq) => self.outbox.try_push_shared(frame, seq, &self.live_frames),
+                None => self.outbox.try_push(frame),
+            };
+            match pushed {
                 Ok(()) => {}
                 Err(Refused::Gone) => return,
                 Err(refused) => return self.drop_client(refused.reason()),

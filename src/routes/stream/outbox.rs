@@ -8,9 +8,9 @@
 //! waiting frames are discarded at once (however long it takes to read, it holds nothing more)
 //! and its stream ends after the frame being written, so it resumes with `Last-Event-ID`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use actix_web::web::Bytes;
 use futures_util::Stream;
@@ -53,10 +53,39 @@ struct Queue {
     closed: bool,
 }
 
-/// A frame's bytes, counted against the client's budget and the shared one.
+/// A frame's bytes, counted against the client's budget and the shared one. A live frame is one
+/// allocation shared by every client that queues it, so its hold on the shared budget is shared
+/// too (`SharedCharges`).
 struct Held {
     _client: Reservation,
-    _all: Reservation,
+    _all: Arc<Reservation>,
+}
+
+/// Charges beyond this many prompt a sweep of those no client holds any more.
+const MOST_CHARGES: usize = 4096;
+
+/// The shared budget's hold of each live frame, by its event's seq: taken by the first client
+/// that queues the frame and kept while any client holds it, so a frame every dashboard shows
+/// counts once, as it is held once.
+#[derive(Default)]
+pub struct SharedCharges(Mutex<HashMap<i64, Weak<Reservation>>>);
+
+impl SharedCharges {
+    fn hold(&self, seq: i64, bytes: usize, all: &ByteBudget) -> Option<Arc<Reservation>> {
+        let mut charges = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = charges.get(&seq).and_then(Weak::upgrade) {
+            return Some(held);
+        }
+        if charges.len() >= MOST_CHARGES {
+            charges.retain(|_, charge| charge.strong_count() > 0);
+        }
+        let held = Arc::new(all.try_take(bytes)?);
+        charges.insert(seq, Arc::downgrade(&held));
+        Some(held)
+    }
 }
 
 impl Outbox {
@@ -86,13 +115,35 @@ impl Outbox {
     /// Queues `frame` when both budgets have room for it. A frame larger than a whole budget
     /// counts as the whole budget, so it goes out alone rather than never.
     pub fn try_push(&self, frame: Bytes) -> Result<(), Refused> {
+        self.push(frame, None)
+    }
+
+    /// Queues the live frame of event `seq`, which other clients may queue too: the shared
+    /// budget holds it once for all of them (see `try_push`).
+    pub fn try_push_shared(
+        &self,
+        frame: Bytes,
+        seq: i64,
+        charges: &SharedCharges,
+    ) -> Result<(), Refused> {
+        self.push(frame, Some((seq, charges)))
+    }
+
+    fn push(&self, frame: Bytes, shared: Option<(i64, &SharedCharges)>) -> Result<(), Refused> {
         let mut queue = self.shared.lock();
         if queue.closed {
             return Err(Refused::Gone);
         }
-        let take = |budget: &ByteBudget| budget.try_take(frame.len().min(budget.limit()));
-        let client = take(&self.shared.client).ok_or(Refused::ClientFull)?;
-        let all = take(&self.shared.all).ok_or(Refused::AllFull)?;
+        let bytes = |budget: &ByteBudget| frame.len().min(budget.limit());
+        let client = (self.shared.client)
+            .try_take(bytes(&self.shared.client))
+            .ok_or(Refused::ClientFull)?;
+        let all = &self.shared.all;
+        let all = match shared {
+            Some((seq, charges)) => charges.hold(seq, bytes(all), all),
+            None => all.try_take(bytes(all)).map(Arc::new),
+        }
+        .ok_or(Refused::AllFull)?;
         queue.frames.push_back((
             frame,
             Held {
@@ -223,6 +274,31 @@ mod tests {
             "a dropped client's frames are given back at once"
         );
         assert_eq!(first.try_push(frame(1)), Err(Refused::Gone));
+    }
+
+    #[actix_web::test]
+    async fn a_live_frame_queued_by_many_clients_counts_once_while_any_holds_it() {
+        let all = ByteBudget::new(100);
+        let charges = SharedCharges::default();
+        let clients: Vec<_> = (0..5).map(|_| Outbox::new(200, all.clone())).collect();
+        let shared = frame(60);
+        for (outbox, _) in &clients {
+            outbox.try_push_shared(shared.clone(), 7, &charges).unwrap();
+        }
+        assert_eq!(all.taken(), 60, "five clients, one frame, one charge");
+        assert_eq!(
+            clients[0].0.try_push_shared(frame(60), 8, &charges),
+            Err(Refused::AllFull),
+            "another frame is charged on its own"
+        );
+        let (mut remaining, mut bodies): (Vec<_>, Vec<_>) = clients.into_iter().unzip();
+        let last = remaining.pop().unwrap();
+        drop(remaining);
+        bodies.truncate(1);
+        assert_eq!(all.taken(), 60, "one client still holds it");
+        drop(bodies);
+        drop(last);
+        assert_eq!(all.taken(), 0, "given back once no client holds it");
     }
 
     #[actix_web::test]
