@@ -18,7 +18,7 @@ pub const RETRY_AFTER_SECONDS: &str = "1";
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 404: no such integration, or it is disabled (the two are indistinguishable on purpose).
-    #[error("there is no enabled integration named `{}`", shortened(.0))]
+    #[error("there is no enabled integration named `{}`", crate::text::cut_short(.0))]
     UnknownIntegration(String),
     /// 404: no route matches.
     #[error("there is no such endpoint")]
@@ -95,18 +95,6 @@ pub enum ApiError {
     /// 500: a fault of ours; the cause is logged, not shown.
     #[error("internal error; nothing was applied, and the cause is in the server log")]
     Internal,
-}
-
-/// Names longer than this are cut short when an answer echoes them: a 16 KB name in the path
-/// need not come back in the body.
-const MAX_ECHOED_NAME_CHARS: usize = 64;
-
-/// `name`, or its first `MAX_ECHOED_NAME_CHARS` characters and `…`.
-fn shortened(name: &str) -> String {
-    match name.char_indices().nth(MAX_ECHOED_NAME_CHARS) {
-        Some((end, _)) => format!("{}…", &name[..end]),
-        None => name.to_string(),
-    }
 }
 
 impl ApiError {

@@ -52,5 +52,6 @@ pub mod registry;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod wire;

@@ -18,6 +18,7 @@ use actix_web::web;
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::text;
 
 /// The route label of requests that matched no route.
 const UNMATCHED: &str = "unmatched";
@@ -25,8 +26,6 @@ const UNMATCHED: &str = "unmatched";
 const NO_INTEGRATION: &str = "-";
 /// Routes polled by machines, logged at debug so they do not drown the rest.
 const QUIET_ROUTES: [&str; 2] = ["/healthz", "/metrics"];
-/// The most characters of a client-chosen text a log line carries.
-const MAX_LOGGED_CHARS: usize = 64;
 
 /// What a handler tells the request log and metrics beyond the status.
 #[derive(Debug, Clone, Default)]
@@ -146,17 +145,12 @@ fn normalized(pattern: &str) -> &str {
     }
 }
 
-/// A text a client chose, safe for one log line: control characters escaped, cut short.
+/// A text a client chose, safe for one log line: cut short, control characters escaped.
 pub fn escaped(text: &str) -> String {
-    let mut shown: String = text
+    text::cut_short(text)
         .chars()
-        .take(MAX_LOGGED_CHARS)
         .flat_map(char::escape_debug)
-        .collect();
-    if text.chars().count() > MAX_LOGGED_CHARS {
-        shown.push('…');
-    }
-    shown
+        .collect()
 }
 
 #[cfg(test)]
@@ -192,7 +186,7 @@ mod tests {
         assert_eq!(escaped("/a\nb"), "/a\\nb");
         assert_eq!(
             escaped(&"x".repeat(100)).chars().count(),
-            MAX_LOGGED_CHARS + 1
+            text::MAX_SHOWN_CHARS + 1
         );
     }
 
