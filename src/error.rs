@@ -89,8 +89,8 @@ pub enum ApiError {
     /// 503: the disk (or the configured size limit) is full; retry once space returns.
     #[error("the database is full and applied nothing; retry once space is freed")]
     StorageFull,
-    /// 503: the database does not answer (health check).
-    #[error("the database does not answer")]
+    /// 503: the database does not answer; nothing was applied, retry.
+    #[error("the database does not answer; retry shortly")]
     DatabaseUnavailable,
     /// 500: a fault of ours; the cause is logged, not shown.
     #[error("internal error; nothing was applied, and the cause is in the server log")]
@@ -136,6 +136,10 @@ impl From<StoreError> for ApiError {
             StoreError::Full => {
                 log::warn!("the database is full: answering 503 until space returns");
                 ApiError::StorageFull
+            }
+            StoreError::Unavailable(cause) => {
+                log::warn!("{}: answering 503", StoreError::Unavailable(cause));
+                ApiError::DatabaseUnavailable
             }
             StoreError::NoSuchIntegration(name) => ApiError::UnknownIntegration(name),
             StoreError::IntegrationExists(name) => ApiError::IntegrationExists(name),
@@ -187,7 +191,10 @@ impl ResponseError for ApiError {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }
             }
-            ApiError::Busy | ApiError::BodyMemoryFull | ApiError::StorageFull => {
+            ApiError::Busy
+            | ApiError::BodyMemoryFull
+            | ApiError::StorageFull
+            | ApiError::DatabaseUnavailable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
             }
             _ => {}

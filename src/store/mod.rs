@@ -164,6 +164,10 @@ pub enum StoreError {
     File(#[from] std::io::Error),
     #[error("the database is full (the disk, or --max-db-mb)")]
     Full,
+    /// The database cannot be reached (a server store that is down, restarting or failing
+    /// over): temporary, answered `503` with `Retry-After`, never a `2xx`.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// Another server holds the database (`ServerLock`).
     #[error(
         "another alertgate is already serving {database}{}; stop it first, or give this one another --db",
