@@ -2,11 +2,10 @@
 //! Tokens come from the environment only, so they never show in `ps`; `Debug` redacts them.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 
 use crate::auth::Secret;
 use crate::limits::{DeliveryLimits, LimitArgs};
-use crate::store::WriterSettings;
+use crate::store::{DbLocation, WriterSettings};
 
 /// SPEC §3: the default body limit, 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -104,7 +103,7 @@ pub struct ServeArgs {
 #[derive(Clone)]
 pub struct Config {
     pub bind: String,
-    pub db: PathBuf,
+    pub db: DbLocation,
     pub max_body: usize,
     pub max_header_bytes: usize,
     pub max_connections: usize,
@@ -174,7 +173,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Builds the configuration from flags and the environment's tokens, and checks it.
-    pub fn new(args: ServeArgs, db: PathBuf) -> Result<Config, ConfigError> {
+    pub fn new(args: ServeArgs, db: DbLocation) -> Result<Config, ConfigError> {
         let token = |name| {
             std::env::var(name)
                 .ok()
@@ -278,7 +277,7 @@ mod tests {
     fn config(bind: &str, api_token: Option<&str>) -> Config {
         Config {
             bind: bind.into(),
-            db: "x.db".into(),
+            db: DbLocation::Sqlite("x.db".into()),
             max_body: DEFAULT_MAX_BODY,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: 25_000,

@@ -17,6 +17,7 @@
 //! - `openapi`: the OpenAPI document, generated from the handlers and their wire types.
 //! - `error`: the one HTTP error type and its status map (SPEC §8).
 //! - `registry`: integrations held in memory, refreshed when the CLI changes them.
+//! - `wake`: a doorbell between threads (a store that hears of changes wakes the registry).
 //! - `auth`: pure verification of each auth mode on the raw body (SPEC §2).
 //! - `formats`: pure readers of sender payloads into events (SPEC §3).
 //! - `lifecycle`: the pure alert state machine (SPEC §4) and the one path that applies a
@@ -54,4 +55,5 @@ pub mod startup;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod wake;
 pub mod wire;

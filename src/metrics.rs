@@ -65,7 +65,8 @@ pub struct Metrics {
     wal_bytes: Gauge<f64, AtomicU64>,
     memory_held: Family<PoolLabels, Gauge>,
     stream_clients_dropped: Counter,
-    database: PathBuf,
+    /// The SQLite file whose size the gauges show; a server database has none.
+    database: Option<PathBuf>,
     /// The byte budgets whose use `memory_held` shows, read at scrape time.
     budgets: RwLock<Vec<(&'static str, ByteBudget)>>,
     /// Route pattern → its label, spelled once (a few dozen at most: one per route).
@@ -73,7 +74,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(database: &Path) -> Metrics {
+    pub fn new(database: Option<&Path>) -> Metrics {
         Metrics {
             registry: Registry::with_prefix("alertgate"),
             requests: Family::default(),
@@ -89,7 +90,7 @@ impl Metrics {
             wal_bytes: Gauge::default(),
             memory_held: Family::default(),
             stream_clients_dropped: Counter::default(),
-            database: database.to_path_buf(),
+            database: database.map(Path::to_path_buf),
             budgets: RwLock::default(),
             route_labels: RwLock::default(),
         }
@@ -217,10 +218,12 @@ impl Metrics {
         // A gauge is a float; a file would need 2^53 bytes to lose a byte of precision.
         #[allow(clippy::cast_precision_loss)]
         let size = |path: &Path| std::fs::metadata(path).map_or(0.0, |meta| meta.len() as f64);
-        self.database_bytes.set(size(&self.database));
-        let mut wal = self.database.clone().into_os_string();
-        wal.push("-wal");
-        self.wal_bytes.set(size(Path::new(&wal)));
+        if let Some(database) = &self.database {
+            self.database_bytes.set(size(database));
+            let mut wal = database.clone().into_os_string();
+            wal.push("-wal");
+            self.wal_bytes.set(size(Path::new(&wal)));
+        }
         for (pool, budget) in self.budgets.read().expect("budgets lock").iter() {
             self.memory_held
                 .get_or_create(&PoolLabels { pool })

@@ -1,7 +1,8 @@
 //! The integrations the server serves, held in memory so the ingest path never queries for them.
 //!
 //! A background thread polls the store's revision counter and reloads when it moves, which is how
-//! changes made by the CLI in another process reach a running server within `REFRESH_EVERY`.
+//! changes made by the CLI in another process reach a running server within `REFRESH_EVERY`. A
+//! store that hears of a change sooner rings the thread's `Wake` (`Store::watch_integrations`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::{self, AuthMethod};
 use crate::integration::Integration;
 use crate::store::{Store, StoreError};
+use crate::wake::Wake;
 
 /// How often the revision is polled; SPEC §6 asks for changes to show within one second.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
@@ -83,15 +85,20 @@ impl IntegrationRegistry {
         Ok(true)
     }
 
-    /// Keeps the registry fresh until either it or the store is dropped.
+    /// Keeps the registry fresh until either it or the store is dropped: checks the revision
+    /// every `REFRESH_EVERY`, and at once whenever the store rings.
     pub fn spawn_refresher(
         registry: Weak<IntegrationRegistry>,
         store: Weak<dyn Store>,
     ) -> std::io::Result<()> {
+        let wake = Arc::new(Wake::default());
+        if let Some(store) = store.upgrade() {
+            store.watch_integrations(wake.clone());
+        }
         std::thread::Builder::new()
             .name("alertgate-registry".into())
             .spawn(move || loop {
-                std::thread::sleep(REFRESH_EVERY);
+                wake.wait(REFRESH_EVERY);
                 let (Some(registry), Some(store)) = (registry.upgrade(), store.upgrade()) else {
                     return;
                 };

@@ -16,13 +16,13 @@ use crate::metrics::Metrics;
 use crate::registry::IntegrationRegistry;
 use crate::routes::{self, AppState, MemoryBudgets};
 
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{self, Store, StoreError};
 use crate::time::{self, Clock};
 
 pub struct Application {
     port: u16,
     server: Server,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     /// Set once a stop signal arrives: open event streams end, so draining does not wait on them.
     closing: watch::Sender<bool>,
 }
@@ -39,24 +39,18 @@ impl Application {
         listener: TcpListener,
         clock: Clock,
     ) -> Result<Application, StartupError> {
-        let metrics = Arc::new(Metrics::new(&config.db));
-        let store = Arc::new(SqliteStore::open(
-            &config.db,
-            config.writer,
-            clock.clone(),
-            metrics.clone(),
-        )?);
-        let dyn_store: Arc<dyn Store> = store.clone();
+        let metrics = Arc::new(Metrics::new(config.db.sqlite_file()));
+        let store = store::open(&config.db, config.writer, clock.clone(), metrics.clone())?;
         // The one count of the table; from here on the writer moves the gauge.
-        metrics.set_alert_counts(&dyn_store.alert_counts()?);
-        let integrations = Arc::new(IntegrationRegistry::load(dyn_store.as_ref())?);
+        metrics.set_alert_counts(&store.alert_counts()?);
+        let integrations = Arc::new(IntegrationRegistry::load(store.as_ref())?);
         IntegrationRegistry::spawn_refresher(
             Arc::downgrade(&integrations),
-            Arc::downgrade(&dyn_store),
+            Arc::downgrade(&store),
         )?;
         let (closing, closing_seen) = watch::channel(false);
         let state = web::Data::new(AppState {
-            store: dyn_store,
+            store: store.clone(),
             integrations,
             max_body: config.max_body,
             max_header_bytes: config.max_header_bytes,

@@ -1,11 +1,9 @@
 //! `alertgate alerts` and `alertgate alert INTEGRATION ID`: read the database, print for people.
 
-use std::path::Path;
-
 use super::CliResult;
 use crate::lifecycle::Alert;
 use crate::model::State;
-use crate::store::{AlertFilter, Database, TimelineEntry};
+use crate::store::{AlertFilter, Database, DbLocation, TimelineEntry};
 use crate::time;
 
 #[derive(clap::Args)]
@@ -31,7 +29,7 @@ fn parse_state(text: &str) -> Result<State, String> {
     State::parse(text).ok_or_else(|| format!("`{text}` is not one of {}", State::expected()))
 }
 
-pub(super) fn list(args: AlertsArgs, db: &Path) -> CliResult {
+pub(super) fn list(args: AlertsArgs, db: &DbLocation) -> CliResult {
     let database = Database::open(db).map_err(|error| error.to_string())?;
     let filter = AlertFilter {
         states: args.state,
@@ -65,7 +63,7 @@ pub(super) fn list(args: AlertsArgs, db: &Path) -> CliResult {
     Ok(())
 }
 
-pub(super) fn show(args: &AlertArgs, db: &Path) -> CliResult {
+pub(super) fn show(args: &AlertArgs, db: &DbLocation) -> CliResult {
     let database = Database::open(db).map_err(|error| error.to_string())?;
     let alert = database
         .alert(&args.integration, &args.id)

@@ -1,9 +1,9 @@
 //! `alertgate backup FILE`: a consistent copy of a live database, checked before it is reported.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::CliResult;
-use crate::store::Database;
+use crate::store::{Database, DbLocation};
 
 #[derive(clap::Args)]
 pub struct BackupArgs {
@@ -11,7 +11,8 @@ pub struct BackupArgs {
     file: PathBuf,
 }
 
-pub(super) fn run(args: &BackupArgs, db: &Path) -> CliResult {
+pub(super) fn run(args: &BackupArgs, location: &DbLocation) -> CliResult {
+    let DbLocation::Sqlite(db) = location;
     if !db.exists() {
         return Err(format!("there is no database at {}", db.display()));
     }

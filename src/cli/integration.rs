@@ -1,14 +1,12 @@
 //! `alertgate integration add|list|show|remove|rotate-secret|enable|disable`.
 
-use std::path::Path;
-
 use clap::Subcommand;
 
 use super::CliResult;
 use crate::auth::{self, AuthMethod};
 use crate::integration::{Integration, IntegrationOptions};
 use crate::limits::{DeliveryLimits, LimitArgs};
-use crate::store::Database;
+use crate::store::{Database, DbLocation};
 use crate::wire::{DryRunJson, IntegrationView};
 
 #[derive(Subcommand)]
@@ -113,7 +111,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
 }
 
-pub(super) fn run(command: IntegrationCommand, db: &Path) -> CliResult {
+pub(super) fn run(command: IntegrationCommand, db: &DbLocation) -> CliResult {
     let mut database = Database::open(db).map_err(|error| error.to_string())?;
     match command {
         IntegrationCommand::Add(args) => add(&mut database, *args),

@@ -8,12 +8,12 @@ mod integration;
 mod serve;
 mod sign;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::ServeArgs;
+use crate::store::DbLocation;
 
 #[derive(Parser)]
 #[command(
@@ -28,9 +28,10 @@ pub struct Cli {
         long,
         env = "ALERTGATE_DB",
         default_value = "alertgate.db",
+        value_parser = DbLocation::parse,
         global = true
     )]
-    pub db: PathBuf,
+    pub db: DbLocation,
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(subcommand)]

@@ -1,18 +1,22 @@
 //! `alertgate serve`: check the configuration, prepare the database, listen, run.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 
 use super::CliResult;
 use crate::config::{Config, ServeArgs};
 use crate::integration::{IntegrationOptions, NewIntegration};
 use crate::startup::Application;
-use crate::store::{Database, ServerLock};
+use crate::store::{Database, DbLocation, ServerLock};
 
-pub(super) fn run(args: ServeArgs, db: PathBuf) -> CliResult {
+pub(super) fn run(args: ServeArgs, db: DbLocation) -> CliResult {
     let config = Config::new(args, db).map_err(|error| error.to_string())?;
     // Held until the server has stopped: one server per database file.
-    let _lock = ServerLock::acquire(&config.db).map_err(|error| error.to_string())?;
+    let _lock = config
+        .db
+        .sqlite_file()
+        .map(ServerLock::acquire)
+        .transpose()
+        .map_err(|error| error.to_string())?;
     let created = create_default_integration(&config)?;
     let addresses = config.bind_addresses().map_err(|error| error.to_string())?;
     let listener = TcpListener::bind(&addresses[..])
@@ -24,7 +28,7 @@ pub(super) fn run(args: ServeArgs, db: PathBuf) -> CliResult {
             Application::build(&config, listener).map_err(|error| error.to_string())?;
         println!(
             "alertgate listening on http://{address} (database {})",
-            config.db.display()
+            config.db
         );
         if let Some(default) = created {
             print_first_run_hint(&default, &address.to_string());

@@ -1,12 +1,10 @@
 //! `alertgate sign --integration NAME [FILE|-]`: the headers a sender would add for a body.
 
-use std::path::Path;
-
 use chrono::Utc;
 
 use super::CliResult;
 use crate::auth::{self, ActiveSecret, AuthMethod};
-use crate::store::Database;
+use crate::store::{Database, DbLocation};
 
 #[derive(clap::Args)]
 pub struct SignArgs {
@@ -18,7 +16,7 @@ pub struct SignArgs {
     file: String,
 }
 
-pub(super) fn run(args: &SignArgs, db: &Path) -> CliResult {
+pub(super) fn run(args: &SignArgs, db: &DbLocation) -> CliResult {
     let database = Database::open(db).map_err(|error| error.to_string())?;
     let integration = database
         .integration(&args.integration)

@@ -5,8 +5,11 @@
 //! (`writer`), which queues jobs, applies each group in one transaction through a backend and
 //! answers every job only after the commit; it knows no SQL, so a PostgreSQL store can reuse it.
 //! `sqlite` is the SQLite store: the backend the writer drives, the read-only connections, the
-//! migrations and the upkeep. The CLI and start-up use its direct connection (`Database`).
+//! migrations and the upkeep. `--db` is read into a `DbLocation`; the CLI and start-up use a
+//! direct connection to it (`Database`).
 
+mod database;
+mod location;
 mod records;
 mod sqlite;
 mod work;
@@ -21,16 +24,24 @@ use tokio::sync::broadcast;
 use crate::integration::Integration;
 use crate::lifecycle::Alert;
 
+pub use database::Database;
+pub use location::DbLocation;
 pub use records::{
     AlertFilter, AlertPage, AppliedEvent, DeliveryCounts, DeliveryFilter, DeliveryPage,
     DeliveryRecord, LiveEvent, StateCounts, Stats, TimelineEntry,
 };
-pub use sqlite::{Database, ServerLock, SqliteStore};
+pub use sqlite::{ServerLock, SqliteDatabase, SqliteStore};
 pub use work::{
     IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply, Receipt,
     RejectedDelivery, UnrecordedRejections,
 };
 pub use writer::WriterObserver;
+
+/// Applied events kept for live subscribers that fall behind; one that falls further is dropped.
+/// An event is let go as soon as every subscriber has taken it, and the stream's subscribers
+/// take each one at once (a slow client is bounded in bytes further on), so this counts events
+/// in flight, not what a slow client holds.
+const LIVE_CAPACITY: usize = 4096;
 
 /// How the store writes: the group committer's queue and group size, and the SQLite store's
 /// delivery retention, size limit and log bound.
@@ -63,6 +74,20 @@ impl Default for WriterSettings {
             recorded_rejections_per_second: 10,
             kept_rejections: 10_000,
         }
+    }
+}
+
+/// Opens the store at `location` (migrating it) and starts its writer: what a server runs on.
+pub fn open(
+    location: &DbLocation,
+    settings: WriterSettings,
+    clock: crate::time::Clock,
+    observer: Arc<dyn WriterObserver>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    match location {
+        DbLocation::Sqlite(path) => Ok(Arc::new(SqliteStore::open(
+            path, settings, clock, observer,
+        )?)),
     }
 }
 
@@ -140,6 +165,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers and writes can be taken. Blocking.
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// Asks the store to ring `wake` whenever it hears that integrations changed, sooner than
+    /// the registry's poll of `integrations_revision` would notice. A store with nothing to hear
+    /// (one SQLite file, whose changes the poll sees) keeps the default.
+    fn watch_integrations(&self, wake: Arc<crate::wake::Wake>) {
+        let _ = wake;
+    }
+
+    /// Lets the writer commit what it holds, then stops it. Called once, at shutdown; work
+    /// sent after it is refused.
+    fn shutdown(&self);
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -206,7 +206,6 @@ mod tests {
     use std::sync::Arc;
 
     use chrono::Utc;
-    use tokio::sync::broadcast;
 
     use super::super::{deliveries, schema};
     use super::*;
@@ -322,7 +321,7 @@ mod tests {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .unwrap();
         let mut alerts = AlertCache::default();
-        let mut after = AfterCommit::new(broadcast::channel(4).0, Arc::new(()));
+        let mut after = AfterCommit::new(Box::new(()), Arc::new(()));
         let mut tally = Tally::default();
         let mut writes = apply::Writes {
             connection: &transaction,

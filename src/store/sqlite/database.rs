@@ -14,14 +14,14 @@ use crate::auth::Secret;
 use crate::integration::{Integration, NewIntegration};
 use crate::lifecycle::Alert;
 
-pub struct Database {
+pub struct SqliteDatabase {
     connection: Connection,
 }
 
-impl Database {
+impl SqliteDatabase {
     /// Opens (creating and migrating if needed) the database at `path`.
-    pub fn open(path: &Path) -> Result<Database, StoreError> {
-        Ok(Database {
+    pub fn open(path: &Path) -> Result<SqliteDatabase, StoreError> {
+        Ok(SqliteDatabase {
             connection: schema::open_for_writing(path)?,
         })
     }

@@ -40,7 +40,7 @@ use crate::integration::Integration;
 use crate::lifecycle::Alert;
 use crate::time::Clock;
 
-pub use database::Database;
+pub use database::SqliteDatabase;
 pub use lock::ServerLock;
 use readers::Readers;
 
@@ -74,6 +74,8 @@ const FULL_MARGIN_PAGES: u64 = 256;
 /// The SQLite store: the writer thread plus a pool of readers.
 pub struct SqliteStore {
     writer: Writer,
+    /// The live stream: the writer sends each committed group's events here.
+    live: broadcast::Sender<Arc<LiveEvent>>,
     readers: Readers,
     checkpointer: checkpointer::Checkpointer,
     max_db_bytes: Option<u64>,
@@ -96,19 +98,14 @@ impl SqliteStore {
             connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         }
         let backend = backend::SqliteBackend::new(connection, &settings, clock);
+        let (live, _) = broadcast::channel(super::LIVE_CAPACITY);
         Ok(SqliteStore {
-            writer: Writer::start(backend, &settings, observer)?,
+            writer: Writer::start(backend, &settings, Box::new(live.clone()), observer)?,
+            live,
             readers: Readers::new(path),
             checkpointer: checkpointer::Checkpointer::start(path)?,
             max_db_bytes: settings.max_db_bytes,
         })
-    }
-
-    /// Lets the writer commit what it holds, then stops it and checkpoints. Called once at
-    /// shutdown.
-    pub fn shutdown(&self) {
-        self.writer.shutdown();
-        self.checkpointer.shutdown();
     }
 }
 
@@ -155,7 +152,7 @@ impl Store for SqliteStore {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
-        self.writer.subscribe()
+        self.live.subscribe()
     }
 
     fn applied_after(
@@ -204,6 +201,12 @@ impl Store for SqliteStore {
 
     fn integrations_revision(&self) -> Result<i64, StoreError> {
         self.readers.with(integrations::revision)
+    }
+
+    /// Lets the writer commit what it holds, then stops it and checkpoints.
+    fn shutdown(&self) {
+        self.writer.shutdown();
+        self.checkpointer.shutdown();
     }
 
     fn ping(&self) -> Result<(), StoreError> {

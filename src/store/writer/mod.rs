@@ -19,23 +19,18 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 use super::{
-    IngestReply, IngestRequest, IntegrationChange, LiveEvent, ManualAction, ManualReply,
-    RejectedDelivery, StoreError, UnrecordedRejections, WriterSettings,
+    IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply, RejectedDelivery,
+    StoreError, UnrecordedRejections, WriterSettings,
 };
 use rejections::{Admission, RejectionGate};
 
 pub(super) use group::{GroupError, Isolation};
 pub(super) use publish::AfterCommit;
-pub use publish::WriterObserver;
+pub use publish::{Publish, WriterObserver};
 
-/// Applied events kept for live subscribers that fall behind; one that falls further is dropped.
-/// An event is let go as soon as every subscriber has taken it, and the stream's subscribers
-/// take each one at once (a slow client is bounded in bytes further on), so this counts events
-/// in flight, not what a slow client holds.
-const BROADCAST_CAPACITY: usize = 4096;
 /// The longest the thread waits for work before it does its backend's upkeep anyway.
 const IDLE_UPKEEP: Duration = Duration::from_mins(1);
 /// How often the counts of rejections that were not recorded are written, while there are some.
@@ -101,7 +96,6 @@ enum Message {
 pub(super) struct Writer {
     sender: SyncSender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    applied: broadcast::Sender<Arc<LiveEvent>>,
     observer: Arc<dyn WriterObserver>,
     shared: Arc<Shared>,
 }
@@ -116,15 +110,15 @@ struct Shared {
 
 impl Writer {
     /// Starts the thread. `queue_capacity` requests may wait before more are refused `Busy`;
-    /// a group holds at most `max_group`.
+    /// a group holds at most `max_group`. What each group applied goes to `sink` after its commit.
     pub(super) fn start(
         backend: impl Backend,
         settings: &WriterSettings,
+        sink: Box<dyn Publish>,
         observer: Arc<dyn WriterObserver>,
     ) -> Result<Writer, StoreError> {
         let (sender, receiver) = mpsc::sync_channel(settings.queue_capacity);
-        let (applied, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let after = AfterCommit::new(applied.clone(), observer.clone());
+        let after = AfterCommit::new(sink, observer.clone());
         let max_group = settings.max_group.max(1);
         let shared = Arc::new(Shared {
             rejections: RejectionGate::new(settings.recorded_rejections_per_second),
@@ -139,7 +133,6 @@ impl Writer {
         Ok(Writer {
             sender,
             thread: Mutex::new(Some(thread)),
-            applied,
             observer,
             shared,
         })
@@ -175,11 +168,6 @@ impl Writer {
             Waiter::Integration(reply),
             answer,
         )
-    }
-
-    /// Every event applied from now on, after its commit.
-    pub(super) fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
-        self.applied.subscribe()
     }
 
     /// Queues work without waiting: a full queue is `Busy` at once, never a slower ingest.
@@ -400,7 +388,7 @@ pub(super) fn commit_now(backend: &mut impl Backend, work: Vec<Work>) -> Vec<Don
             (work, waiter)
         })
         .collect();
-    let mut after = AfterCommit::new(broadcast::channel(4).0, Arc::new(()));
+    let mut after = AfterCommit::new(Box::new(()), Arc::new(()));
     group::commit(backend, jobs, &mut after);
     answers
         .into_iter()

@@ -1,6 +1,6 @@
-//! What a group did, held back until its commit, then published: applied events to the live
-//! stream, and counts to whoever observes the writer (the metrics). A request rolled back alone
-//! takes its share back out; a group rolled back publishes nothing.
+//! What a group did, held back until its commit, then published: applied events to the store's
+//! sink (the live stream), and counts to whoever observes the writer (the metrics). A request
+//! rolled back alone takes its share back out; a group rolled back publishes nothing.
 
 use std::sync::Arc;
 
@@ -34,13 +34,47 @@ impl WriterObserver for () {
     fn alert_moved(&self, _: Option<State>, _: Option<State>) {}
 }
 
+/// Where a committed group's applied events go. SQLite's store sends them straight to the live
+/// stream's broadcast; a store shared by several nodes hands them to what puts them in order
+/// with the other nodes' events, so the stream never sees a later `seq` before an earlier one.
+pub trait Publish: Send {
+    /// Whether anyone would see events now; while not, the writer does not collect them.
+    fn wanted(&self) -> bool;
+    /// A group committed; `events` are what it applied, in `seq` order.
+    fn committed(&mut self, events: Vec<Arc<LiveEvent>>);
+}
+
+/// The live stream of a single node: a subscriber gets each event once, after its commit.
+impl Publish for broadcast::Sender<Arc<LiveEvent>> {
+    fn wanted(&self) -> bool {
+        self.receiver_count() > 0
+    }
+
+    fn committed(&mut self, events: Vec<Arc<LiveEvent>>) {
+        for event in events {
+            // One shared value for every subscriber, rendered once by the first that sends it.
+            // No receivers left is fine: the event is in the log for anyone who reconnects.
+            let _ = self.send(event);
+        }
+    }
+}
+
+/// Publishes nothing: for tests and tools that run a writer without a live stream.
+impl Publish for () {
+    fn wanted(&self) -> bool {
+        false
+    }
+
+    fn committed(&mut self, _: Vec<Arc<LiveEvent>>) {}
+}
+
 /// How much an `AfterCommit` held at some point, to roll back to.
 #[derive(Debug, Clone, Copy)]
 struct Mark(usize, usize, usize);
 
 /// The events and counts of the group being applied.
 pub(in crate::store) struct AfterCommit {
-    sender: broadcast::Sender<Arc<LiveEvent>>,
+    sink: Box<dyn Publish>,
     observer: Arc<dyn WriterObserver>,
     applied: Vec<Arc<LiveEvent>>,
     counted: Vec<(Action, Outcome)>,
@@ -49,11 +83,11 @@ pub(in crate::store) struct AfterCommit {
 
 impl AfterCommit {
     pub(in crate::store) fn new(
-        sender: broadcast::Sender<Arc<LiveEvent>>,
+        sink: Box<dyn Publish>,
         observer: Arc<dyn WriterObserver>,
     ) -> AfterCommit {
         AfterCommit {
-            sender,
+            sink,
             observer,
             applied: Vec::new(),
             counted: Vec::new(),
@@ -65,8 +99,8 @@ impl AfterCommit {
         self.observer.as_ref()
     }
 
-    /// Notes what one event did: every event is counted; only changes reach the stream, and
-    /// only when anyone listens. `seq` is its timeline entry, when it has one.
+    /// Notes what one event did: every event is counted; only changes reach the sink, and only
+    /// when it wants them. `seq` is its timeline entry, when it has one.
     pub(in crate::store) fn record(
         &mut self,
         seq: Option<i64>,
@@ -81,7 +115,7 @@ impl AfterCommit {
             return;
         }
         self.moved.push((transition.from, Some(alert.state)));
-        if self.sender.receiver_count() > 0 {
+        if self.sink.wanted() {
             self.applied.push(Arc::new(LiveEvent::new(AppliedEvent {
                 seq,
                 action: event.action,
@@ -131,10 +165,8 @@ impl AfterCommit {
         for (from, to) in self.moved.drain(..) {
             self.observer.alert_moved(from, to);
         }
-        for event in self.applied.drain(..) {
-            // One shared value for every subscriber, rendered once by the first that sends it.
-            // No receivers left is fine: the event is in the log for anyone who reconnects.
-            let _ = self.sender.send(event);
+        if !self.applied.is_empty() {
+            self.sink.committed(std::mem::take(&mut self.applied));
         }
     }
 }

@@ -126,7 +126,7 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
 
     let config = Config {
         bind: "127.0.0.1:0".into(),
-        db: db_path.clone(),
+        db: db_path.clone().into(),
         max_body: settings.max_body,
         max_header_bytes: alertgate::config::DEFAULT_MAX_HEADER_BYTES,
         max_connections: 1000,

@@ -1,0 +1,101 @@
+//! Where the data lives, as `--db` / `ALERTGATE_DB` says: a SQLite file, the embedded default.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbLocation {
+    /// A SQLite database file, created when missing.
+    Sqlite(PathBuf),
+}
+
+impl DbLocation {
+    /// Reads `--db`: a `postgres://` or `postgresql://` URL names a PostgreSQL server; anything
+    /// else is a file path.
+    pub fn parse(text: &str) -> Result<DbLocation, String> {
+        if text.is_empty() {
+            return Err("the database cannot be an empty path".into());
+        }
+        if is_postgres_url(text) {
+            return Err("PostgreSQL URLs are not supported by this build yet".into());
+        }
+        Ok(DbLocation::Sqlite(PathBuf::from(text)))
+    }
+
+    /// The SQLite file, for what only a file has (its size on disk, the one-server lock).
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        match self {
+            DbLocation::Sqlite(path) => Some(path),
+        }
+    }
+}
+
+fn is_postgres_url(text: &str) -> bool {
+    ["postgres://", "postgresql://"].iter().any(|scheme| {
+        text.get(..scheme.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+    })
+}
+
+/// How the location is shown to people: the path.
+impl fmt::Display for DbLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbLocation::Sqlite(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl From<PathBuf> for DbLocation {
+    fn from(path: PathBuf) -> DbLocation {
+        DbLocation::Sqlite(path)
+    }
+}
+
+impl From<&Path> for DbLocation {
+    fn from(path: &Path) -> DbLocation {
+        DbLocation::Sqlite(path.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for DbLocation {
+    fn from(path: &PathBuf) -> DbLocation {
+        DbLocation::Sqlite(path.clone())
+    }
+}
+
+impl From<&DbLocation> for DbLocation {
+    fn from(location: &DbLocation) -> DbLocation {
+        location.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_a_sqlite_file() {
+        assert_eq!(
+            DbLocation::parse("data/alertgate.db").unwrap(),
+            DbLocation::Sqlite("data/alertgate.db".into())
+        );
+        assert_eq!(
+            DbLocation::parse("postgres.db").unwrap(),
+            DbLocation::Sqlite("postgres.db".into())
+        );
+    }
+
+    #[test]
+    fn an_empty_location_is_refused() {
+        assert!(DbLocation::parse("").is_err());
+    }
+
+    #[test]
+    fn a_postgres_url_is_recognised_in_either_spelling_and_case() {
+        for url in ["postgres://h/db", "postgresql://h/db", "POSTGRES://h/db"] {
+            assert!(is_postgres_url(url), "{url}");
+        }
+        assert!(!is_postgres_url("postgres.db"));
+    }
+}
