@@ -8,10 +8,12 @@
 //! migrations and the upkeep. `--db` is read into a `DbLocation`; the CLI and start-up use a
 //! direct connection to it (`Database`).
 
+mod counters;
 mod database;
 mod location;
 mod records;
 mod sqlite;
+mod stored;
 mod work;
 mod writer;
 

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{corrupt, AppliedEvent, StoreError, TimelineEntry};
-use crate::lifecycle::{Alert, Event, Outcome, Transition};
-use crate::model::{Action, Severity, Source, State};
+use crate::lifecycle::{Alert, Event, Transition};
+use crate::model::{Severity, Source, State};
+use crate::store::stored;
 use crate::time;
 
 /// The columns an `Alert` is read from and written to, in `raw_alert`'s order. A macro, so the
@@ -271,11 +272,10 @@ pub(super) fn timeline(
         Ok(TimelineEntry {
             seq,
             at: parse_time(&at)?,
-            action: parse_action(&action)?,
-            outcome: Outcome::parse(&outcome, reason.as_deref())
-                .ok_or_else(|| corrupt("outcome", &outcome))?,
-            from_state: from.map(|from| parse_state(&from)).transpose()?,
-            to_state: parse_state(&to)?,
+            action: stored::action(&action)?,
+            outcome: stored::outcome(&outcome, reason.as_deref())?,
+            from_state: from.map(|from| stored::state(&from)).transpose()?,
+            to_state: stored::state(&to)?,
             source: Source::parse(&source).ok_or_else(|| corrupt("source", &source))?,
             delivery,
             by,
@@ -323,20 +323,12 @@ pub(super) fn applied_after(
         bytes = bytes.saturating_add(raw.text_len());
         page.push(AppliedEvent {
             seq,
-            action: parse_action(&action)?,
-            outcome: Outcome::parse(&outcome, None).ok_or_else(|| corrupt("outcome", &outcome))?,
+            action: stored::action(&action)?,
+            outcome: stored::outcome(&outcome, None)?,
             alert: raw.into_alert()?,
         });
     }
     Ok(page)
-}
-
-fn parse_action(text: &str) -> Result<Action, StoreError> {
-    Action::parse(text).ok_or_else(|| corrupt("action", text))
-}
-
-fn parse_state(text: &str) -> Result<State, StoreError> {
-    State::parse(text).ok_or_else(|| corrupt("state", text))
 }
 
 pub(super) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -419,7 +411,7 @@ impl RawAlert {
             },
         };
         Ok(Alert {
-            state: parse_state(&self.state)?,
+            state: stored::state(&self.state)?,
             severity: match self.severity {
                 Some(text) => {
                     Some(Severity::parse(&text).ok_or_else(|| corrupt("severity", &text))?)

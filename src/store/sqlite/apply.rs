@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use super::alert_cache::AlertCache;
-use super::counters::Tally;
 use super::deliveries::{self, DeliveryRow};
 use super::{alerts, integrations};
 use crate::lifecycle::{self, Alert, AlertBook, Event, Transition};
 use crate::model::Source;
+use crate::store::counters::Tally;
 use crate::store::writer::AfterCommit;
 use crate::store::{
     IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply, Receipt,

@@ -6,10 +6,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::alert_cache::AlertCache;
-use super::apply;
-use super::counters::Tally;
 use super::rejections;
 use super::upkeep::{Pruner, WalBound};
+use super::{apply, counters};
+use crate::store::counters::Tally;
 use crate::store::writer::{AfterCommit, Backend, Done, GroupError, Isolation, Work};
 use crate::store::{StoreError, WriterSettings};
 use crate::time::Clock;
@@ -108,9 +108,7 @@ fn apply_group(
                 // A purge deletes alerts the cache may hold, and takes their share out of the
                 // counters: what earlier requests of the group add must be there first.
                 writes.alerts.clear();
-                writes
-                    .tally
-                    .write(writes.connection)
+                counters::write(writes.tally, writes.connection)
                     .map_err(GroupError::Transaction)?;
                 Done::Integration(isolated(&mut writes, isolation, |writes| {
                     apply::integration_change(writes, change)
@@ -126,7 +124,7 @@ fn apply_group(
             }
         });
     }
-    tally.write(&transaction).map_err(GroupError::Transaction)?;
+    counters::write(&mut tally, &transaction).map_err(GroupError::Transaction)?;
     transaction.commit().map_err(failed)?;
     Ok(done)
 }
@@ -175,7 +173,7 @@ fn in_savepoint<T>(
         // The request's counts are written inside its savepoint, so that they stand or fall
         // with it.
         match work(&mut writes).and_then(|value| {
-            writes.tally.write(writes.connection)?;
+            counters::write(writes.tally, writes.connection)?;
             Ok(value)
         }) {
             Ok(value) => {

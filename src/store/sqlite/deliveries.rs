@@ -1,19 +1,13 @@
 //! SQL for the delivery log and idempotency keys.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
 use super::alerts::{parse_optional_time, parse_time};
 use super::{
-    corrupt, DeliveryCounts, DeliveryFilter, DeliveryPage, DeliveryRecord, RejectedDelivery,
-    StoreError,
+    DeliveryCounts, DeliveryFilter, DeliveryPage, DeliveryRecord, RejectedDelivery, StoreError,
 };
-use crate::lifecycle::{EventResult, Outcome};
-use crate::model::{Action, State};
-use crate::store::Receipt;
+use crate::store::{stored, Receipt};
 use crate::{ids, time};
 
 /// SPEC §3: an idempotency key is remembered for 24 hours.
@@ -88,7 +82,7 @@ pub(super) fn remembered(
     let stored: Option<String> = statement
         .query_row(params![integration, key, cutoff], |row| row.get(0))
         .optional()?;
-    stored.map(|text| StoredReceipt::read(&text)).transpose()
+    stored.map(|text| stored::read_receipt(&text)).transpose()
 }
 
 /// Remembers `receipt` for `key`, with the status the delivery was answered with; replaces an
@@ -105,78 +99,9 @@ pub(super) fn remember(
         "INSERT OR REPLACE INTO idempotency_keys (integration, key, created_at, status, body) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    let body = StoredReceipt::write(receipt);
+    let body = stored::write_receipt(receipt);
     statement.execute(params![integration, key, time::format(now), status, body])?;
     Ok(())
-}
-
-/// A receipt as `idempotency_keys.body` keeps it: JSON in the shape the `202` body had when
-/// the column was made, so every row ever stored still reads. It is a storage format, not the
-/// wire's: the routes serialize the receipt they are given, whatever shape they answer in.
-#[derive(Serialize, Deserialize)]
-struct StoredReceipt<'a> {
-    #[serde(borrow)]
-    delivery: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    results: Vec<StoredResult<'a>>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredResult<'a> {
-    #[serde(borrow)]
-    id: std::borrow::Cow<'a, str>,
-    action: &'a str,
-    outcome: &'a str,
-    state: Option<&'a str>,
-    reason: Option<&'a str>,
-}
-
-impl StoredReceipt<'_> {
-    fn write(receipt: &Receipt) -> String {
-        let stored = StoredReceipt {
-            delivery: receipt.delivery.as_str().into(),
-            results: receipt
-                .results
-                .iter()
-                .map(|result| StoredResult {
-                    id: result.id.as_str().into(),
-                    action: result.action.as_str(),
-                    outcome: result.outcome.as_str(),
-                    state: result.state.map(State::as_str),
-                    reason: result
-                        .outcome
-                        .reason()
-                        .map(crate::lifecycle::Reason::as_str),
-                })
-                .collect(),
-        };
-        serde_json::to_string(&stored).expect("a receipt serializes")
-    }
-
-    fn read(text: &str) -> Result<Receipt, StoreError> {
-        let unreadable = || corrupt("remembered receipt", text);
-        let stored: StoredReceipt<'_> = serde_json::from_str(text).map_err(|_| unreadable())?;
-        let results = stored
-            .results
-            .into_iter()
-            .map(|result| {
-                Some(EventResult {
-                    id: result.id.into_owned(),
-                    action: Action::parse(result.action)?,
-                    outcome: Outcome::parse(result.outcome, result.reason)?,
-                    state: match result.state {
-                        Some(state) => Some(State::parse(state)?),
-                        None => None,
-                    },
-                })
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(unreadable)?;
-        Ok(Receipt {
-            delivery: stored.delivery.into_owned(),
-            results,
-        })
-    }
 }
 
 pub(super) fn list(
@@ -237,7 +162,7 @@ impl RawDelivery {
     fn into_record(self) -> Result<DeliveryRecord, StoreError> {
         Ok(DeliveryRecord {
             at: parse_time(&self.at)?,
-            outcomes: self.outcomes.as_deref().map(parse_outcomes).transpose()?,
+            outcomes: self.outcomes.as_deref().map(stored::outcomes).transpose()?,
             id: self.id,
             status: self.status,
             error_code: self.error_code,
@@ -283,11 +208,6 @@ pub(super) fn counts(
     })
 }
 
-/// The delivery log's `outcomes` column: outcome → count.
-fn parse_outcomes(text: &str) -> Result<BTreeMap<String, u64>, StoreError> {
-    serde_json::from_str(text).map_err(|_| corrupt("outcomes", text))
-}
-
 /// Deletes up to one batch of deliveries older than `keep`; answers how many went.
 pub(super) fn prune_old_deliveries(
     connection: &Connection,
@@ -315,6 +235,8 @@ pub(super) fn prune_expired_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::{EventResult, Outcome};
+    use crate::model::{Action, State};
 
     #[test]
     fn keys_expire_after_24_hours_and_are_pruned() {
@@ -345,21 +267,6 @@ mod tests {
         );
         assert_eq!(prune_expired_keys(&connection, now).unwrap(), 1);
         assert_eq!(prune_expired_keys(&connection, now).unwrap(), 0);
-    }
-
-    /// A key remembered before receipts were stored typed kept the `202` body itself; it reads
-    /// back as the same receipt.
-    #[test]
-    fn a_receipt_stored_as_the_old_answer_body_still_reads() {
-        let old = r#"{"delivery":"dlv_01J","results":[{"id":"x","action":"create","outcome":"created","state":"open","reason":null},{"id":"y","action":"resolve","outcome":"ignored","state":null,"reason":"unknown_alert"}]}"#;
-        let receipt = StoredReceipt::read(old).unwrap();
-        assert_eq!(receipt.results.len(), 2);
-        assert_eq!(
-            receipt.results[1].outcome,
-            Outcome::Ignored(crate::lifecycle::Reason::UnknownAlert)
-        );
-        assert_eq!(StoredReceipt::write(&receipt), old);
-        assert!(StoredReceipt::read(r#"{"delivery":"d","results":[{"id":"x","action":"shout","outcome":"created","state":null,"reason":null}]}"#).is_err());
     }
 
     #[test]

@@ -54,18 +54,7 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// A `StoreError` for a stored value that does not parse, naming the start of it: enough to find
-/// the row, never a whole stored body in a log line.
-fn corrupt(what: &str, value: &str) -> StoreError {
-    const SHOWN: usize = 64;
-    let start: String = value.chars().take(SHOWN).collect();
-    let more = if value.chars().nth(SHOWN).is_some() {
-        "…"
-    } else {
-        ""
-    };
-    StoreError::Corrupt(format!("{what} `{start}{more}`"))
-}
+use super::stored::corrupt;
 
 /// Below this many free pages under `--max-db-mb`, a store whose last write failed for want of
 /// space still counts as full: one delivery touches a few dozen pages.

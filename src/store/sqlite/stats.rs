@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
-use super::counters::{ResponseSums, GRAINS};
 use super::{corrupt, StateCounts, Stats, StoreError};
 use crate::model::State;
+use crate::store::counters::{round_up, ResponseSums, GRAINS};
 
 pub(super) fn alert_counts(connection: &Connection) -> Result<StateCounts, StoreError> {
     let mut statement =
@@ -101,14 +101,4 @@ fn response_times(
         total.to_resolve += part.to_resolve;
     }
     Ok(total)
-}
-
-/// The first multiple of `grain` at or after `millis`.
-fn round_up(millis: i64, grain: i64) -> i64 {
-    let start = millis.div_euclid(grain) * grain;
-    if start == millis {
-        start
-    } else {
-        start.saturating_add(grain)
-    }
 }
