@@ -5,9 +5,9 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{corrupt, counters, StoreError};
-use crate::auth::{ActiveSecret, AuthMethod, Secret, SecretHash, StoredSecret, MAX_SECRETS};
-use crate::formats::{Format, Mapping};
+use crate::auth::{AuthMethod, Secret, StoredSecret, MAX_SECRETS};
 use crate::integration::{Integration, NewIntegration};
+use crate::store::stored;
 use crate::time;
 
 const COLUMNS: &str = "name, format, auth_mode, auth_header, auth_prefix, auth_encoding, \
@@ -59,7 +59,7 @@ pub(super) fn add(
             new.auth.encoding().map(crate::auth::Encoding::as_str),
             new.capture_payload,
             now,
-            mapping_json(&new.format),
+            stored::mapping_json(&new.format),
         ],
     )?;
     if let Some(secret) = &new.secret {
@@ -90,7 +90,7 @@ pub(super) fn update(
             changed.auth.encoding().map(crate::auth::Encoding::as_str),
             changed.capture_payload,
             changed.enabled,
-            mapping_json(&changed.format),
+            stored::mapping_json(&changed.format),
             now,
         ],
     )?;
@@ -237,12 +237,6 @@ pub(super) fn hash_compared_secrets(connection: &Connection) -> Result<usize, St
     Ok(hashed)
 }
 
-fn mapping_json(format: &Format) -> Option<String> {
-    format
-        .mapping()
-        .map(|mapping| serde_json::to_string(mapping).expect("a mapping serializes"))
-}
-
 /// Stores `secret` as `method` holds it: whole, or only its salted hash (`auth::StoredSecret`).
 fn insert_secret(
     connection: &Connection,
@@ -251,14 +245,7 @@ fn insert_secret(
     secret: &Secret,
     now: &str,
 ) -> Result<(), StoreError> {
-    let (text, salt, digest) = match StoredSecret::of(method, secret) {
-        StoredSecret::Kept(secret) => (Some(secret.expose().to_string()), None, None),
-        StoredSecret::Hashed(hash) => (
-            None,
-            Some(hash.salt().to_vec()),
-            Some(hash.digest().to_vec()),
-        ),
-    };
+    let (text, salt, digest) = stored::secret_columns(method, secret);
     connection.execute(
         "INSERT INTO integration_secrets (integration, secret, salt, sha256, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -275,7 +262,7 @@ fn bump_revision(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The text columns of one `integrations` row.
+/// The columns of one `integrations` row, times still text.
 struct RawIntegration {
     name: String,
     format: String,
@@ -306,19 +293,6 @@ fn raw_integration(row: &Row<'_>) -> rusqlite::Result<RawIntegration> {
     })
 }
 
-/// The format as stored: its name, and for `mapping` the pointers as JSON.
-fn stored_format(name: &str, mapping: Option<&str>) -> Result<Format, StoreError> {
-    if let Some(format) = Format::named(name) {
-        return Ok(format);
-    }
-    match (name, mapping) {
-        ("mapping", Some(json)) => serde_json::from_str::<Mapping>(json)
-            .map(|mapping| Format::Mapping(Box::new(mapping)))
-            .map_err(|_| corrupt("mapping", json)),
-        _ => Err(corrupt("format", name)),
-    }
-}
-
 fn with_secrets(connection: &Connection, raw: RawIntegration) -> Result<Integration, StoreError> {
     // Newest first by id, which grows with every insert whatever the clock of the process (CLI or
     // server) that wrote it said.
@@ -328,49 +302,32 @@ fn with_secrets(connection: &Connection, raw: RawIntegration) -> Result<Integrat
     )?;
     let secrets = statement
         .query_map([&raw.name], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((
+                (row.get(0)?, row.get(1)?, row.get(2)?),
+                row.get::<_, Option<String>>(3)?,
+            ))
         })?
-        .map(|row| active_secret(row?))
-        .collect::<Result<Vec<_>, _>>()?;
-    let auth = AuthMethod::from_parts(
-        &raw.auth_mode,
-        raw.auth_header.as_deref(),
-        raw.auth_prefix.as_deref(),
-        raw.auth_encoding.as_deref(),
-    )
-    .map_err(|(field, _)| corrupt("auth setting", field))?;
+        .map(|row| {
+            let (columns, expires_at) = row?;
+            let expires_at = expires_at
+                .map(|text| time::parse(&text).ok_or_else(|| corrupt("time", &text)))
+                .transpose()?;
+            stored::secret(columns, expires_at)
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let parse_time = |text: &str| time::parse(text).ok_or_else(|| corrupt("time", text));
-    Ok(Integration {
-        format: stored_format(&raw.format, raw.mapping.as_deref())?,
-        auth,
-        capture_payload: raw.capture_payload,
-        enabled: raw.enabled,
-        secrets,
+    let row = stored::IntegrationRow {
         created_at: parse_time(&raw.created_at)?,
         updated_at: parse_time(&raw.updated_at)?,
         name: raw.name,
-    })
-}
-
-/// One `integration_secrets` row: the secret or its salt and hash, and its expiry.
-type SecretRow = (
-    Option<String>,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Option<String>,
-);
-
-fn active_secret((text, salt, digest, expires_at): SecretRow) -> Result<ActiveSecret, StoreError> {
-    let stored = match (text, salt, digest) {
-        (Some(text), None, None) => StoredSecret::Kept(Secret::new(text)),
-        (None, Some(salt), Some(digest)) => StoredSecret::Hashed(
-            SecretHash::from_parts(&salt, &digest)
-                .ok_or_else(|| corrupt("secret hash", "of the wrong length"))?,
-        ),
-        _ => return Err(corrupt("secret", "neither kept nor hashed")),
+        format: raw.format,
+        auth_mode: raw.auth_mode,
+        auth_header: raw.auth_header,
+        auth_prefix: raw.auth_prefix,
+        auth_encoding: raw.auth_encoding,
+        capture_payload: raw.capture_payload,
+        enabled: raw.enabled,
+        mapping: raw.mapping,
     };
-    let expires_at = expires_at
-        .map(|text| time::parse(&text).ok_or_else(|| corrupt("time", &text)))
-        .transpose()?;
-    Ok(ActiveSecret { stored, expires_at })
+    stored::integration(row, secrets)
 }

@@ -1,10 +1,15 @@
 //! How values are kept in either database, whichever store writes them: the text of states,
 //! actions and outcomes, the delivery log's outcome counts, the receipt remembered with an
-//! idempotency key, and the error for a stored value that does not read back.
+//! idempotency key, an integration's columns and secrets (`integration`), and the error for a
+//! stored value that does not read back.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+mod integration;
+
+pub(super) use integration::{integration, mapping_json, secret, secret_columns, IntegrationRow};
 
 use super::{Receipt, StoreError};
 use crate::lifecycle::{EventResult, Outcome};
