@@ -2,12 +2,14 @@
 //!
 //! Every path in a module's code (its tests aside) that leaves the module, `crate::x` or enough
 //! `super::` to reach `x`, is an arrow from that module to the top-level module `x`; every word
-//! naming a watched crate (`actix_web`, `utoipa`, `rusqlite`) is an arrow to that crate, an alias
-//! included. The arrows must form no cycle, and some are forbidden: the pure layers
+//! naming a watched crate (`actix_web`, `utoipa`, `rusqlite`, the PostgreSQL clients) is an arrow
+//! to that crate, an alias included; the `postgres` crate, whose name is also a word of URLs, counts
+//! only as the head of a path (`postgres::…`). The arrows must form no cycle, and some are forbidden: the pure layers
 //! (`lifecycle`, `formats`, `auth`) know neither the store nor HTTP; the store knows no HTTP, no
 //! wire type and no metrics; only `startup` and `openapi` reach into `routes`; only the store
 //! speaks SQL; only the HTTP layer names actix-web, and only it and what it describes name
-//! utoipa. Inside the store, the group committer (`store/writer`) knows no SQLite. And no file
+//! utoipa. Inside the store, the group committer (`store/writer`) knows neither SQLite nor
+//! PostgreSQL. And no file
 //! under `src/` is longer than 500 lines.
 
 // In tests a failed unwrap is a failed test.
@@ -42,6 +44,9 @@ const ROUTES_USERS: &[&str] = &["startup", "openapi"];
 /// Crate → the only top-level modules that may name it.
 const CRATE_USERS: &[(&str, &[&str])] = &[
     ("rusqlite", &["store"]),
+    ("tokio_postgres", &["store"]),
+    ("deadpool_postgres", &["store"]),
+    ("postgres", &["store"]),
     ("actix_web", &["routes", "startup", "error", "cli"]),
     // The wire types, the document, and the request bodies and vocabularies they describe.
     (
@@ -75,22 +80,31 @@ fn modules_form_no_cycle_and_no_forbidden_arrow() {
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
 
-/// The group committer is what a second store reuses: it must not know the first one.
+/// Words that name a database's code: its module in the store or its client crate.
+const DATABASE_WORDS: &[&str] = &[
+    "rusqlite",
+    "sqlite",
+    "postgres",
+    "tokio_postgres",
+    "deadpool_postgres",
+];
+
+/// The group committer is what both stores reuse: it must know neither.
 #[test]
-fn the_group_committer_knows_no_sqlite() {
+fn the_group_committer_knows_no_database() {
     let writer = src().join("store").join("writer");
     let knowing: Vec<String> = files(&writer, &is_rust)
         .into_iter()
         .filter(|path| {
             let code = without_tests(&std::fs::read_to_string(path).unwrap());
             let words = words(&code);
-            words.contains("rusqlite") || words.contains("sqlite")
+            DATABASE_WORDS.iter().any(|word| words.contains(word))
         })
         .map(|path| path.display().to_string())
         .collect();
     assert!(
         knowing.is_empty(),
-        "these name SQLite: {}",
+        "these name SQLite or PostgreSQL: {}",
         knowing.join(", ")
     );
 }
@@ -130,6 +144,20 @@ fn the_reading_finds_paths_aliases_cycles_and_skips_tests() {
                 use actix_web as aw;\n";
     let store_sqlite = ["store".to_string(), "sqlite".to_string()];
     let expected = ["actix_web", "model", "store", "time", "wire"];
+    assert_eq!(
+        references(code, &store_sqlite),
+        expected.into_iter().map(String::from).collect()
+    );
+    // The PostgreSQL clients: by word, and the `postgres` crate only as a path's head.
+    let code = "Db::Postgres(u); crate::store::postgres::X; let url = \"postgres://h/db\";\n\
+                use tokio_postgres::Client;\nlet p = deadpool_postgres::Pool;\n";
+    let expected = ["deadpool_postgres", "store", "tokio_postgres"];
+    assert_eq!(
+        references(code, &store_sqlite),
+        expected.into_iter().map(String::from).collect()
+    );
+    let code = "let c = postgres::Client::connect(url);\n";
+    let expected = ["postgres"];
     assert_eq!(
         references(code, &store_sqlite),
         expected.into_iter().map(String::from).collect()
@@ -212,11 +240,29 @@ fn references(code: &str, module_path: &[String]) -> BTreeSet<String> {
     }
     let words = words(&code);
     for name in CRATE_USERS.iter().map(|(name, _)| *name) {
-        if words.contains(name) {
+        let named = if name == PATH_ONLY_CRATE {
+            heads_a_path(&code, name)
+        } else {
+            words.contains(name)
+        };
+        if named {
             used.insert(name.to_string());
         }
     }
     used
+}
+
+/// The watched crate whose name is also a word of text (`"postgres://"`, `DbLocation::Postgres`
+/// is another word): only `postgres::…` not after `::` names it.
+const PATH_ONLY_CRATE: &str = "postgres";
+
+/// Whether `name::` begins a path in `code`: not after `::` or a letter of a longer name.
+fn heads_a_path(code: &str, name: &str) -> bool {
+    let path = format!("{name}::");
+    code.match_indices(&path).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    })
 }
 
 /// The first name of a path, or the first name of each item of a `{…}` group.
