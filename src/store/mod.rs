@@ -11,6 +11,7 @@
 mod counters;
 mod database;
 mod location;
+mod postgres;
 mod records;
 mod sqlite;
 mod stored;
@@ -28,6 +29,7 @@ use crate::lifecycle::Alert;
 
 pub use database::Database;
 pub use location::DbLocation;
+pub use postgres::{PgDatabase, PgSettings, PgUrl, SslMode};
 pub use records::{
     AlertFilter, AlertPage, AppliedEvent, DeliveryCounts, DeliveryFilter, DeliveryPage,
     DeliveryRecord, LiveEvent, StateCounts, Stats, TimelineEntry,
