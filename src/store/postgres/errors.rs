@@ -61,12 +61,14 @@ fn is_unavailable(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
-/// Whether a failure without a SQLSTATE is the network's: refused, reset, timed out.
+/// Whether a failure without a SQLSTATE is the network's: refused, reset, timed out. Not a
+/// refused certificate (TLS errors come wrapped as `InvalidData`): that is for a person to fix,
+/// not for a retry.
 fn lost_connection(error: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
-        if inner.is::<std::io::Error>() {
-            return true;
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return io.kind() != std::io::ErrorKind::InvalidData;
         }
         source = inner.source();
     }
