@@ -339,3 +339,46 @@ impl ServerCertVerifier for AnyHostName {
         self.full.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_get_our_settings_after_the_urls_own() {
+        let url = PgUrl::parse(
+            "postgres://u@h/db?options=-c%20search_path%3Dalerts&application_name=pager&sslmode=verify-ca",
+        )
+        .unwrap();
+        let settings = PgSettings {
+            statement_timeout: Duration::from_millis(1500),
+            ..PgSettings::default()
+        };
+        let config = session_config(&url, &settings);
+        assert_eq!(
+            config.get_options(),
+            Some(
+                "-c search_path=alerts -c synchronous_commit=on -c TimeZone=UTC \
+                 -c statement_timeout=1500 -c lock_timeout=1500 \
+                 -c idle_in_transaction_session_timeout=60000"
+            )
+        );
+        assert_eq!(config.get_application_name(), Some("pager"));
+        assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert!(config.get_keepalives());
+        assert_eq!(
+            config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        let plain = session_config(
+            &PgUrl::parse("postgres://u@h/db?sslmode=disable").unwrap(),
+            &settings,
+        );
+        assert_eq!(plain.get_application_name(), Some("alertgate"));
+        assert_eq!(
+            plain.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Disable
+        );
+    }
+}
