@@ -182,6 +182,15 @@ fn sessions_commit_synchronously_whatever_the_database_says() {
         assert_eq!(opened.session_setting(name).unwrap(), expected, "{name}");
         assert_eq!(pooled(name), expected, "{name} on a pooled session");
     }
+    // Nor a URL's own options: alertgate's come later on the line, and the last one counts.
+    let sloppy = PgUrl::parse(&format!(
+        "{}?options=-c%20synchronous_commit%3Doff%20-c%20search_path%3Dpublic",
+        db.url_text()
+    ))
+    .unwrap();
+    let opened = PgDatabase::open(&sloppy, &settings).unwrap();
+    assert_eq!(opened.session_setting("synchronous_commit").unwrap(), "on");
+    assert_eq!(opened.session_setting("search_path").unwrap(), "public");
 }
 
 /// A port nothing listens on.
