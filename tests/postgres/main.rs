@@ -16,6 +16,9 @@ use libtest_mimic::{Arguments, Completion, Trial};
 /// A test: it panics to fail.
 type Test = (&'static str, fn());
 
+/// Every module of tests, by name: a new module adds its line here.
+const MODULES: &[(&str, &[Test])] = &[("migrations", migrations::TESTS)];
+
 fn main() {
     let arguments = Arguments::from_args();
     let server = db::admin_url();
@@ -25,11 +28,12 @@ fn main() {
             db::SERVER_VARIABLE
         );
     }
-    let trials = migrations::TESTS
+    let trials = MODULES
         .iter()
-        .map(|&(name, test)| {
+        .flat_map(|&(module, tests)| tests.iter().map(move |&test| (module, test)))
+        .map(|(module, (name, test))| {
             let skip = server.is_none();
-            Trial::ignorable_test(format!("migrations::{name}"), move || {
+            Trial::ignorable_test(format!("{module}::{name}"), move || {
                 if skip {
                     return Ok(Completion::ignored_with(format!(
                         "no PostgreSQL: {} is not set",
