@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::auth::Secret;
 use crate::limits::{DeliveryLimits, LimitArgs};
-use crate::store::{DbLocation, WriterSettings};
+use crate::store::{DbLocation, PgSettings, WriterSettings};
 
 /// SPEC §3: the default body limit, 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -95,6 +95,16 @@ pub struct ServeArgs {
     /// The most bytes all /v1/stream clients together may have waiting to be sent.
     #[arg(long, env = "ALERTGATE_MAX_STREAM_MEMORY", default_value_t = DEFAULT_STREAM_MEMORY)]
     pub max_stream_memory: usize,
+    /// PostgreSQL only: connections kept for reads; the writer and the listener have one each
+    /// besides.
+    #[arg(long, env = "ALERTGATE_DB_POOL_SIZE", default_value_t = PgSettings::default().pool_size)]
+    pub db_pool_size: usize,
+    /// PostgreSQL only: the longest a statement, or a wait for a lock, may take before the
+    /// server cancels it and the request is answered 503 (90s, 5m … or seconds; at most
+    /// --request-timeout).
+    #[arg(long, env = "ALERTGATE_DB_STATEMENT_TIMEOUT", default_value = "5s",
+          value_parser = crate::time::parse_duration)]
+    pub db_statement_timeout: chrono::Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -115,6 +125,8 @@ pub struct Config {
     /// How long a client may take to send its headers, and again its body.
     pub request_timeout: std::time::Duration,
     pub writer: WriterSettings,
+    /// How a PostgreSQL store uses its server (unused on SQLite).
+    pub pg: PgSettings,
     /// `ALERTGATE_API_TOKEN`: guards `/v1` (SPEC §5).
     pub api_token: Option<Secret>,
     /// `ALERTGATE_ADMIN_TOKEN`: guards `/v1/integrations` (SPEC §6).
@@ -135,6 +147,7 @@ impl std::fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("request_timeout", &self.request_timeout)
             .field("writer", &self.writer)
+            .field("pg", &self.pg)
             .field("api_token", &set(&self.api_token))
             .field("admin_token", &set(&self.admin_token))
             .finish()
@@ -203,6 +216,17 @@ impl Config {
                 recorded_rejections_per_second: args.recorded_rejections,
                 kept_rejections: args.kept_rejections,
                 ..WriterSettings::default()
+            },
+            pg: PgSettings {
+                pool_size: args.db_pool_size.max(1),
+                statement_timeout: args
+                    .db_statement_timeout
+                    .to_std()
+                    .unwrap_or_default()
+                    .clamp(
+                        std::time::Duration::from_millis(1),
+                        std::time::Duration::from_secs(args.request_timeout.max(1)),
+                    ),
             },
             api_token: token("ALERTGATE_API_TOKEN"),
             admin_token: token("ALERTGATE_ADMIN_TOKEN"),
@@ -278,6 +302,7 @@ mod tests {
         Config {
             bind: bind.into(),
             db: DbLocation::Sqlite("x.db".into()),
+            pg: PgSettings::default(),
             max_body: DEFAULT_MAX_BODY,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: 25_000,

@@ -220,14 +220,20 @@ pub fn apply(current: Option<&Alert>, event: &Event) -> Transition {
     }
 }
 
+/// Whether an event with `action` and `fields` makes an alert where there is none: a create, or
+/// an update that can stand as one. A store that must claim an alert's row before the event
+/// is applied asks this first.
+pub fn can_create(action: Action, fields: &Fields) -> bool {
+    match action {
+        Action::Create => true,
+        Action::Update => fields.title.is_some(),
+        Action::Acknowledge | Action::Resolve => false,
+    }
+}
+
 /// The first row of the table: only a create (or an update that can stand as one) makes an alert.
 fn apply_to_nothing(event: &Event) -> Transition {
-    let creates = match event.action {
-        Action::Create => true,
-        Action::Update => event.fields.title.is_some(),
-        Action::Acknowledge | Action::Resolve => false,
-    };
-    if !creates {
+    if !can_create(event.action, &event.fields) {
         return Transition {
             alert: None,
             outcome: Outcome::Ignored(Reason::UnknownAlert),

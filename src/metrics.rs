@@ -136,7 +136,7 @@ impl Metrics {
         registry.register("alerts", "Alerts by current state", self.alerts.clone());
         registry.register_with_unit(
             "database_size",
-            "Size of the SQLite database file",
+            "Size of the database: the SQLite file, or the PostgreSQL database",
             Unit::Bytes,
             self.database_bytes.clone(),
         );
@@ -238,6 +238,12 @@ impl Metrics {
 
 /// The writer reports here what it queued, committed and changed.
 impl WriterObserver for Metrics {
+    fn database_size(&self, bytes: u64) {
+        // A gauge is a float; a database would need 2^53 bytes to lose a byte of precision.
+        #[allow(clippy::cast_precision_loss)]
+        self.database_bytes.set(bytes as f64);
+    }
+
     fn queued(&self) {
         self.queue_depth.inc();
     }

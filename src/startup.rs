@@ -40,14 +40,15 @@ impl Application {
         clock: Clock,
     ) -> Result<Application, StartupError> {
         let metrics = Arc::new(Metrics::new(config.db.sqlite_file()));
-        let store = store::open(&config.db, config.writer, clock.clone(), metrics.clone())?;
-        // The one count of the table; from here on the writer moves the gauge.
-        metrics.set_alert_counts(&store.alert_counts()?);
-        let integrations = Arc::new(IntegrationRegistry::load(store.as_ref())?);
-        IntegrationRegistry::spawn_refresher(
-            Arc::downgrade(&integrations),
-            Arc::downgrade(&store),
-        )?;
+        // Opening blocks, and a PostgreSQL store blocks on a runtime of its own, which cannot
+        // be entered from inside actix's: so the store is opened, counted and read on a thread
+        // of its own.
+        let (store, integrations) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| open_store(config, clock.clone(), &metrics))
+                .join()
+                .expect("opening the store does not panic")
+        })?;
         let (closing, closing_seen) = watch::channel(false);
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -122,6 +123,27 @@ impl Application {
         self.store.shutdown();
         served
     }
+}
+
+/// Opens the store, sets the alerts gauge from the one full count it needs, loads the
+/// integrations and starts keeping them fresh.
+fn open_store(
+    config: &Config,
+    clock: Clock,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<dyn Store>, Arc<IntegrationRegistry>), StartupError> {
+    let store = store::open(
+        &config.db,
+        config.writer,
+        &config.pg,
+        clock,
+        metrics.clone(),
+    )?;
+    // The one count of the table; from here on the writer moves the gauge.
+    metrics.set_alert_counts(&store.alert_counts()?);
+    let integrations = Arc::new(IntegrationRegistry::load(store.as_ref())?);
+    IntegrationRegistry::spawn_refresher(Arc::downgrade(&integrations), Arc::downgrade(&store))?;
+    Ok((store, integrations))
 }
 
 /// The first SIGINT or SIGTERM.

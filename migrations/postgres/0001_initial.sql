@@ -1,4 +1,4 @@
--- alertgate's schema on PostgreSQL, version 1: what schema.sql's steps 1-4 build on SQLite.
+-- alertgate's schema on PostgreSQL, version 1: what schema.sql's steps 1-5 build on SQLite.
 --
 -- Applied once, in one transaction, and recorded in schema_migrations (src/store/postgres/
 -- schema.rs). A file that has shipped is never edited: a change is a new file after it. Table and
@@ -151,6 +151,29 @@ CREATE TABLE rejection_tallies (
     last_at     timestamptz NOT NULL,
     PRIMARY KEY (integration, minute)
 );
+
+-- Counters for GET /v1/stats, added to by the writer in the transaction of each group, as
+-- schema.sql's step 5 explains: alerts by integration and state, and the response times of
+-- episodes summed by when they opened, at five grains (1 ms, 1 s, 1 min, 1 h, 1 day).
+CREATE TABLE alert_counts (
+    integration text COLLATE "C" NOT NULL,
+    state       text NOT NULL,
+    count       bigint NOT NULL,
+    PRIMARY KEY (integration, state)
+);
+CREATE TABLE response_times (
+    grain          bigint NOT NULL,
+    bucket         bigint NOT NULL,
+    acknowledged   bigint NOT NULL,
+    to_acknowledge bigint NOT NULL,
+    resolved       bigint NOT NULL,
+    to_resolve     bigint NOT NULL,
+    PRIMARY KEY (grain, bucket)
+);
+-- Milliseconds since 1970, as the counters' buckets count time.
+CREATE FUNCTION millis(timestamptz) RETURNS bigint
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    AS $$ SELECT round(extract(epoch FROM $1) * 1000)::bigint $$;
 
 -- Title search `q`: a trigram index on lower(title). pg_trgm is a trusted extension since
 -- PostgreSQL 13, but a server may lack it or the role may not create it; then search scans.

@@ -12,7 +12,13 @@ pub struct BackupArgs {
 }
 
 pub(super) fn run(args: &BackupArgs, location: &DbLocation) -> CliResult {
-    let DbLocation::Sqlite(db) = location;
+    let DbLocation::Sqlite(db) = location else {
+        return Err(format!(
+            "backup copies a SQLite file, and {location} is PostgreSQL: back it up with pg_dump \
+             (for example `pg_dump --format=custom --file alertgate.dump '{location}'`) or with \
+             your provider's backups"
+        ));
+    };
     if !db.exists() {
         return Err(format!("there is no database at {}", db.display()));
     }

@@ -1,12 +1,17 @@
-//! Where the data lives, as `--db` / `ALERTGATE_DB` says: a SQLite file, the embedded default.
+//! Where the data lives, as `--db` / `ALERTGATE_DB` says: a SQLite file, the embedded default,
+//! or a PostgreSQL server that several nodes share (SPEC §11).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use super::PgUrl;
+
+#[derive(Debug, Clone)]
 pub enum DbLocation {
     /// A SQLite database file, created when missing.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, migrated when it is behind.
+    Postgres(Box<PgUrl>),
 }
 
 impl DbLocation {
@@ -17,7 +22,7 @@ impl DbLocation {
             return Err("the database cannot be an empty path".into());
         }
         if is_postgres_url(text) {
-            return Err("PostgreSQL URLs are not supported by this build yet".into());
+            return PgUrl::parse(text).map(|url| DbLocation::Postgres(Box::new(url)));
         }
         Ok(DbLocation::Sqlite(PathBuf::from(text)))
     }
@@ -26,6 +31,7 @@ impl DbLocation {
     pub fn sqlite_file(&self) -> Option<&Path> {
         match self {
             DbLocation::Sqlite(path) => Some(path),
+            DbLocation::Postgres(_) => None,
         }
     }
 }
@@ -37,11 +43,12 @@ fn is_postgres_url(text: &str) -> bool {
     })
 }
 
-/// How the location is shown to people: the path.
+/// How the location is shown to people: the path, or the URL without its password.
 impl fmt::Display for DbLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DbLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            DbLocation::Postgres(url) => write!(f, "{url}"),
         }
     }
 }
@@ -74,16 +81,26 @@ impl From<&DbLocation> for DbLocation {
 mod tests {
     use super::*;
 
+    fn file(text: &str) -> Option<PathBuf> {
+        DbLocation::parse(text)
+            .unwrap()
+            .sqlite_file()
+            .map(Path::to_path_buf)
+    }
+
     #[test]
     fn a_path_is_a_sqlite_file() {
-        assert_eq!(
-            DbLocation::parse("data/alertgate.db").unwrap(),
-            DbLocation::Sqlite("data/alertgate.db".into())
-        );
-        assert_eq!(
-            DbLocation::parse("postgres.db").unwrap(),
-            DbLocation::Sqlite("postgres.db".into())
-        );
+        assert_eq!(file("data/alertgate.db"), Some("data/alertgate.db".into()));
+        assert_eq!(file("postgres.db"), Some("postgres.db".into()));
+    }
+
+    #[test]
+    fn a_url_is_postgres_and_shows_without_its_password() {
+        let location = DbLocation::parse("postgres://ag:s3cret@db.internal:5432/alerts").unwrap();
+        assert!(matches!(location, DbLocation::Postgres(_)));
+        assert!(location.sqlite_file().is_none());
+        assert!(!location.to_string().contains("s3cret"), "{location}");
+        assert!(DbLocation::parse("postgres://h/db?sslmode=sideways").is_err());
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::lifecycle::Alert;
 
 pub use database::Database;
 pub use location::DbLocation;
-pub use postgres::{PgDatabase, PgSettings, PgUrl, SslMode};
+pub use postgres::{PgDatabase, PgSettings, PgStore, PgUrl, SslMode};
 pub use records::{
     AlertFilter, AlertPage, AppliedEvent, DeliveryCounts, DeliveryFilter, DeliveryPage,
     DeliveryRecord, LiveEvent, StateCounts, Stats, TimelineEntry,
@@ -82,9 +82,11 @@ impl Default for WriterSettings {
 }
 
 /// Opens the store at `location` (migrating it) and starts its writer: what a server runs on.
+/// `pg` says how a PostgreSQL store uses its server.
 pub fn open(
     location: &DbLocation,
     settings: WriterSettings,
+    pg: &PgSettings,
     clock: crate::time::Clock,
     observer: Arc<dyn WriterObserver>,
 ) -> Result<Arc<dyn Store>, StoreError> {
@@ -92,6 +94,9 @@ pub fn open(
         DbLocation::Sqlite(path) => Ok(Arc::new(SqliteStore::open(
             path, settings, clock, observer,
         )?)),
+        DbLocation::Postgres(url) => {
+            Ok(Arc::new(PgStore::open(url, pg, settings, clock, observer)?))
+        }
     }
 }
 
@@ -217,6 +222,9 @@ pub enum StoreError {
         database: String,
         holder: Option<u32>,
     },
+    /// What only a SQLite file has (a file copy, its integrity check) asked of PostgreSQL.
+    #[error("{0}")]
+    NotOnPostgres(&'static str),
     /// Any other failure of the database itself; its cause is for the log.
     #[error("database error: {0}")]
     Database(Box<dyn std::error::Error + Send + Sync>),

@@ -54,7 +54,19 @@ static UNVERIFIED_SAID: std::sync::Once = std::sync::Once::new();
 
 /// The store's own tokio runtime: two worker threads carrying every connection's IO.
 pub struct PgRuntime {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// A store may be dropped from inside actix's runtime (its last handle goes with the server's
+/// state), where dropping a runtime the ordinary way would block and panic; its IO threads are
+/// let go in the background instead.
+impl Drop for PgRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl PgRuntime {
@@ -65,13 +77,26 @@ impl PgRuntime {
             .enable_all()
             .build()
             .map_err(|error| StoreError::Database(Box::new(error)))?;
-        Ok(PgRuntime { runtime })
+        Ok(PgRuntime {
+            runtime: Some(runtime),
+        })
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until dropped")
+    }
+
+    /// A handle on the runtime, for a thread of the store's own (the writer) to block on.
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime().handle().clone()
     }
 
     /// Runs `future` to its end from blocking code (a std thread or a `web::block` closure,
     /// never from inside an async task).
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+        self.runtime().block_on(future)
     }
 }
 

@@ -1,5 +1,7 @@
 //! PostgreSQL's failures as the store's: a server that cannot be reached is `Unavailable` (a
 //! `503` with `Retry-After`, never a `2xx`), a full disk is `Full`, anything else is for the log.
+//! The writer also asks what a failure means for its transaction (`class`): tried again, given
+//! up, or rolled back to the request's savepoint.
 
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
@@ -7,21 +9,38 @@ use tokio_postgres::error::SqlState;
 use super::url::cause;
 use crate::store::StoreError;
 
+/// What a failed statement means for the transaction it ran in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Class {
+    /// A deadlock or serialization failure: the same work may well succeed at once.
+    Retry,
+    /// The server is out of reach (or going away, or a standby): nothing more can be done now.
+    Unavailable,
+    /// The disk is full.
+    Full,
+    /// This statement failed; a savepoint before it can still be rolled back to.
+    Statement,
+}
+
+pub(super) fn class(error: &tokio_postgres::Error) -> Class {
+    match error.code() {
+        Some(&SqlState::DISK_FULL) => Class::Full,
+        Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE) => {
+            Class::Retry
+        }
+        Some(code) if is_unavailable(code.code()) => Class::Unavailable,
+        None if error.is_closed() || lost_connection(error) => Class::Unavailable,
+        Some(_) | None => Class::Statement,
+    }
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> StoreError {
-        if let Some(code) = error.code() {
-            if code == &SqlState::DISK_FULL {
-                return StoreError::Full;
-            }
-            if is_unavailable(code.code()) {
-                return StoreError::Unavailable(cause(&error));
-            }
-            return StoreError::Database(Box::new(Failure(error)));
+        match class(&error) {
+            Class::Full => StoreError::Full,
+            Class::Unavailable => StoreError::Unavailable(cause(&error)),
+            Class::Retry | Class::Statement => StoreError::Database(Box::new(Failure(error))),
         }
-        if error.is_closed() || lost_connection(&error) {
-            return StoreError::Unavailable(cause(&error));
-        }
-        StoreError::Database(Box::new(Failure(error)))
     }
 }
 
@@ -55,10 +74,11 @@ impl From<PoolError> for StoreError {
     }
 }
 
-/// SQLSTATEs of a server that is not there for now: class 08 (connection exceptions), and an
-/// administrator's or a crash's shutdown, and a server still starting (57P01–57P03).
+/// SQLSTATEs of a server that is not there for now: class 08 (connection exceptions), an
+/// administrator's or a crash's shutdown, a server still starting (57P01–57P03), and a standby
+/// refusing a write (25006: what the old primary's address answers after a failover).
 fn is_unavailable(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
 }
 
 /// Whether a failure without a SQLSTATE is the network's: refused, reset, timed out. Not a
@@ -82,7 +102,9 @@ mod tests {
 
     #[test]
     fn connection_classes_are_unavailable_and_others_are_not() {
-        for code in ["08000", "08001", "08006", "57P01", "57P02", "57P03"] {
+        for code in [
+            "08000", "08001", "08006", "57P01", "57P02", "57P03", "25006",
+        ] {
             assert!(is_unavailable(code), "{code}");
         }
         for code in ["57014", "28P01", "40001", "53100", "3D000"] {

@@ -1,17 +1,37 @@
 //! The PostgreSQL store: several alertgate nodes on one database (SPEC §11).
 //!
-//! `url` reads the URL people paste (with libpq's `sslmode`), `connect` makes connections on the
-//! store's own tokio runtime with TLS and the session settings every connection needs, `schema`
-//! applies the embedded migrations of `migrations/postgres/`, and `database` is the direct
-//! connection the CLI and start-up use. `errors` turns the server's failures into the store's,
-//! so that a database that cannot be reached is answered `503`, not `500`.
+//! Connecting: `url` reads the URL people paste (with libpq's `sslmode`), `connect` makes
+//! connections on the store's own tokio runtime with TLS and the session settings every
+//! connection needs, `schema` applies the embedded migrations of `migrations/postgres/`, and
+//! `errors` turns the server's failures into the store's, so that a database that cannot be
+//! reached is answered `503`, not `500`.
+//!
+//! Writing: `backend` is what the group committer drives; each run of a group claims and locks
+//! what it touches in one global order and is applied in memory (`segment`), then written in
+//! one statement per table with its seqs taken in commit order (`flush`).
+//!
+//! Reading: one module of SQL per family (`integrations`, `alerts`, `listing`, `deliveries`,
+//! `stats`, `counters`), rows read into domain types by `rows`. `store` is the server's store;
+//! `database` the direct connection the CLI and start-up use.
 
+mod alerts;
+mod backend;
 mod connect;
+mod counters;
 mod database;
+mod deliveries;
 mod errors;
+mod flush;
+mod integrations;
+mod listing;
+mod rows;
 mod schema;
+mod segment;
+mod stats;
+mod store;
 mod url;
 
 pub use connect::PgSettings;
 pub use database::PgDatabase;
+pub use store::PgStore;
 pub use url::{PgUrl, SslMode};

@@ -25,7 +25,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "initial",
     sql: include_str!("../../../migrations/postgres/0001_initial.sql"),
-    sha256: "bc76a1b647e1ab9ecec9c484ad3d0f6573930b90adc9a70f7ae245e17c0b4ae6",
+    sha256: "7bf43462e1a76fe24f2b76d0466c5d4c9a80d4f604c4bfbc33b9a76a073bcf33",
 }];
 
 /// The advisory lock key of schema changes: the namespace `'alrt'` as an integer, and 1.

@@ -2,8 +2,6 @@
 //! one apply path of `lifecycle`), a person's action, an integration change, a rejected
 //! delivery for the log.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
@@ -13,6 +11,7 @@ use super::{alerts, integrations};
 use crate::lifecycle::{self, Alert, AlertBook, Event, Transition};
 use crate::model::Source;
 use crate::store::counters::Tally;
+use crate::store::stored;
 use crate::store::writer::AfterCommit;
 use crate::store::{
     IngestReply, IngestRequest, IntegrationChange, ManualAction, ManualReply, Receipt,
@@ -107,7 +106,7 @@ pub(super) fn delivery(
         results,
     };
     let connection = book.writes.connection;
-    let outcomes = outcome_counts(&receipt);
+    let outcomes = stored::outcome_counts(&receipt);
     deliveries::insert(
         connection,
         &DeliveryRow {
@@ -196,13 +195,4 @@ pub(super) fn rejected(
         log::warn!("could not log a rejected delivery: {error}");
     }
     Ok(())
-}
-
-/// `{"created": 2, "ignored": 1}` for the delivery log.
-fn outcome_counts(receipt: &Receipt) -> String {
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for result in &receipt.results {
-        *counts.entry(result.outcome.as_str()).or_default() += 1;
-    }
-    serde_json::to_string(&counts).expect("counts serialize")
 }

@@ -7,11 +7,10 @@ use super::alerts::{parse_optional_time, parse_time};
 use super::{
     DeliveryCounts, DeliveryFilter, DeliveryPage, DeliveryRecord, RejectedDelivery, StoreError,
 };
-use crate::store::{stored, Receipt};
+use crate::store::stored::{self, IDEMPOTENCY_WINDOW};
+use crate::store::Receipt;
 use crate::{ids, time};
 
-/// SPEC §3: an idempotency key is remembered for 24 hours.
-pub(super) const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
 /// Expired keys are deleted this many at a time, so pruning never holds the writer for long.
 pub(super) const PRUNE_BATCH: i64 = 1000;
 

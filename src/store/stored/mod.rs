@@ -15,6 +15,9 @@ use super::{Receipt, StoreError};
 use crate::lifecycle::{EventResult, Outcome};
 use crate::model::{Action, State};
 
+/// SPEC §3: an idempotency key is remembered for 24 hours.
+pub(super) const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
 /// A `StoreError` for a stored value that does not parse, naming the start of it: enough to find
 /// the row, never a whole stored body in a log line.
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -44,6 +47,15 @@ pub(super) fn outcome(text: &str, reason: Option<&str>) -> Result<Outcome, Store
 /// The delivery log's `outcomes` column: outcome → count.
 pub(super) fn outcomes(text: &str) -> Result<BTreeMap<String, u64>, StoreError> {
     serde_json::from_str(text).map_err(|_| corrupt("outcomes", text))
+}
+
+/// `{"created": 2, "ignored": 1}` for the delivery log.
+pub(super) fn outcome_counts(receipt: &Receipt) -> String {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for result in &receipt.results {
+        *counts.entry(result.outcome.as_str()).or_default() += 1;
+    }
+    serde_json::to_string(&counts).expect("counts serialize")
 }
 
 /// A receipt as `idempotency_keys.body` keeps it: JSON in the shape the `202` body had when

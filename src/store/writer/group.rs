@@ -30,11 +30,13 @@ pub(in crate::store) enum GroupError {
     Transaction(StoreError),
 }
 
-/// Why a group's transaction failed, as its requests are told: a full database is worth saying
-/// (it lasts until space returns); anything else is a store that could not take the work.
-#[derive(Clone, Copy)]
+/// Why a group's transaction failed, as its requests are told: a full database or one out of
+/// reach is worth saying (it lasts until space returns, or the server does); anything else is a
+/// store that could not take the work.
+#[derive(Clone)]
 enum Failure {
     Full,
+    Unavailable(String),
     Other,
 }
 
@@ -42,13 +44,15 @@ impl Failure {
     fn of(error: &StoreError) -> Failure {
         match error {
             StoreError::Full => Failure::Full,
+            StoreError::Unavailable(cause) => Failure::Unavailable(cause.clone()),
             _ => Failure::Other,
         }
     }
 
-    fn error(self) -> StoreError {
+    fn error(&self) -> StoreError {
         match self {
             Failure::Full => StoreError::Full,
+            Failure::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
             Failure::Other => StoreError::Stopped,
         }
     }
@@ -113,7 +117,7 @@ pub(super) fn commit(
             );
             let why = Failure::of(&error);
             for waiter in waiters {
-                waiter.fail(why);
+                waiter.fail(&why);
             }
             GroupReport {
                 committed: false,
@@ -160,12 +164,12 @@ impl Waiter {
             (Waiter::Integration(reply), Done::Integration(result)) => drop(reply.send(result)),
             (Waiter::Nobody, _) => {}
             // A backend answers each item with the `Done` of its own kind, so kinds always match.
-            (waiter, _) => waiter.fail(Failure::Other),
+            (waiter, _) => waiter.fail(&Failure::Other),
         }
     }
 
     /// Answers that the work was not committed, and why.
-    fn fail(self, why: Failure) {
+    fn fail(self, why: &Failure) {
         match self {
             Waiter::Ingest(reply) => drop(reply.send(Err(why.error()))),
             Waiter::Manual(reply) => drop(reply.send(Err(why.error()))),

@@ -23,6 +23,11 @@ pub trait WriterObserver: Send + Sync {
     fn event(&self, action: Action, outcome: Outcome);
     /// A committed alert moved between states (`None`: it did not exist).
     fn alert_moved(&self, from: Option<State>, to: Option<State>);
+    /// The database takes `bytes`, as a server database says (a SQLite file's size is read
+    /// from the file system instead).
+    fn database_size(&self, bytes: u64) {
+        let _ = bytes;
+    }
 }
 
 /// Observes nothing: for tests and tools that run a writer without metrics.

@@ -1,0 +1,318 @@
+//! The PostgreSQL side of the group committer: the writer's own connection, a group in one
+//! transaction (READ COMMITTED, `synchronous_commit = on`), each request in a savepoint of its
+//! own when the writer asks for them kept apart.
+//!
+//! A group is cut into runs at integration changes (which apply inline, in request order). Each
+//! run claims and locks what it touches first (`segment`), is applied in memory, and is written
+//! in one statement per table (`flush`). A deadlock or serialization failure rolls the attempt
+//! back and tries again, for a while; then every request is told the store is busy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::errors::{self, Class};
+use super::segment::Segment;
+use super::{flush, integrations};
+use crate::store::writer::{AfterCommit, Backend, Done, GroupError, Isolation, Work};
+use crate::store::{StoreError, WriterObserver};
+use crate::time::Clock;
+use deadpool_postgres::{GenericClient, Pool};
+use tokio::runtime::Handle;
+
+/// How long a group is tried again after deadlocks or serialization failures.
+const RETRY_FOR: Duration = Duration::from_secs(5);
+/// How often upkeep asks the server how large the database is.
+const SIZE_EVERY: Duration = Duration::from_secs(10);
+
+pub(super) struct PgBackend {
+    runtime: Handle,
+    /// The writer's connection: a pool of one, which reconnects after a failure.
+    connection: Pool,
+    clock: Clock,
+    observer: Arc<dyn WriterObserver>,
+    /// When upkeep last asked for the database's size.
+    sized: Option<Instant>,
+}
+
+impl PgBackend {
+    pub(super) fn new(
+        runtime: Handle,
+        connection: Pool,
+        clock: Clock,
+        observer: Arc<dyn WriterObserver>,
+    ) -> PgBackend {
+        PgBackend {
+            runtime,
+            connection,
+            clock,
+            observer,
+            sized: None,
+        }
+    }
+
+    /// The database's size, for `/metrics`: asked at the first upkeep and every `SIZE_EVERY`.
+    fn report_size(&mut self) {
+        if self.sized.is_some_and(|sized| sized.elapsed() < SIZE_EVERY) {
+            return;
+        }
+        self.sized = Some(Instant::now());
+        let size = self.runtime.block_on(async {
+            let client = self.connection.get().await?;
+            let statement = client
+                .prepare_cached("SELECT pg_database_size(current_database())")
+                .await?;
+            Ok::<i64, StoreError>(client.query_one(&statement, &[]).await?.try_get(0)?)
+        });
+        match size {
+            Ok(bytes) => self
+                .observer
+                .database_size(u64::try_from(bytes).unwrap_or(0)),
+            Err(error) => log::debug!("cannot read the database's size: {error}"),
+        }
+    }
+}
+
+/// What one attempt came to before it committed.
+enum Failed {
+    /// A deadlock or serialization failure: the same work may well succeed at once.
+    Retry(tokio_postgres::Error),
+    Group(GroupError),
+}
+
+impl Backend for PgBackend {
+    fn apply_group(
+        &mut self,
+        work: &[Work],
+        isolation: Isolation,
+        after: &mut AfterCommit,
+    ) -> Result<Vec<Done>, GroupError> {
+        let started = Instant::now();
+        loop {
+            let attempt =
+                self.runtime
+                    .block_on(attempt(&self.connection, &self.clock, work, isolation));
+            match attempt {
+                Ok((done, published)) => {
+                    // Only what committed is noted, so nothing rolled back (a request kept
+                    // apart, or an attempt tried again) can be published.
+                    for (seq, event, transition) in published {
+                        after.record(seq, &event, &transition);
+                    }
+                    return Ok(done);
+                }
+                Err(Failed::Retry(error)) if started.elapsed() < RETRY_FOR => {
+                    log::debug!("a group met another transaction ({error}); trying it again");
+                    let jitter = rand::random::<u64>() % 45 + 5;
+                    std::thread::sleep(Duration::from_millis(jitter));
+                }
+                Err(Failed::Retry(error)) => {
+                    log::warn!("a group kept meeting other transactions: {error}");
+                    return Err(GroupError::Transaction(StoreError::Busy));
+                }
+                Err(Failed::Group(error)) => return Err(error),
+            }
+        }
+    }
+
+    fn upkeep(&mut self) {
+        self.report_size();
+    }
+}
+
+/// Each event the writer publishes after the commit: its seq (when it has a timeline entry),
+/// the event and what it did.
+type Published = Vec<(
+    Option<i64>,
+    crate::lifecycle::Event,
+    crate::lifecycle::Transition,
+)>;
+
+async fn attempt(
+    pool: &Pool,
+    clock: &Clock,
+    work: &[Work],
+    isolation: Isolation,
+) -> Result<(Vec<Done>, Published), Failed> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|error| Failed::Group(GroupError::Transaction(StoreError::from(error))))?;
+    let transaction = client.transaction().await.map_err(transaction_failed)?;
+    let mut done = Vec::with_capacity(work.len());
+    let mut published = Published::new();
+    let mut last_seq = None;
+    for run in runs(work, isolation) {
+        let apart = isolation == Isolation::Apart;
+        if apart {
+            transaction
+                .batch_execute("SAVEPOINT request")
+                .await
+                .map_err(transaction_failed)?;
+        }
+        let outcome = apply_run(&transaction, &run, clock, &mut published, &mut last_seq).await;
+        match outcome {
+            Ok(answers) => {
+                if apart {
+                    transaction
+                        .batch_execute("RELEASE SAVEPOINT request")
+                        .await
+                        .map_err(transaction_failed)?;
+                }
+                done.extend(answers);
+            }
+            Err(RunError::Statement(error))
+                if apart && errors::class(&error) == Class::Statement =>
+            {
+                transaction
+                    .batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                    .await
+                    .map_err(transaction_failed)?;
+                let error = StoreError::from(error);
+                done.extend(run.iter().map(|item| failed_answer(item, &error)));
+            }
+            Err(RunError::Statement(error)) => return Err(statement_failed(error)),
+            Err(RunError::Store(error)) if apart && !is_unavailable(&error) => {
+                transaction
+                    .batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                    .await
+                    .map_err(transaction_failed)?;
+                done.extend(run.iter().map(|item| failed_answer(item, &error)));
+            }
+            Err(RunError::Store(error)) if is_unavailable(&error) => {
+                return Err(Failed::Group(GroupError::Transaction(error)))
+            }
+            Err(RunError::Store(error)) => return Err(Failed::Group(GroupError::Request(error))),
+        }
+    }
+    if let Some(last) = last_seq {
+        flush::announce(&transaction, last)
+            .await
+            .map_err(|error| Failed::Group(GroupError::Transaction(error)))?;
+    }
+    transaction.commit().await.map_err(transaction_failed)?;
+    Ok((done, published))
+}
+
+/// Why a run failed: a statement (whose SQLSTATE decides what happens next), or the store's
+/// own answer (an integration that exists already, a value that does not read back …).
+enum RunError {
+    Statement(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for RunError {
+    fn from(error: tokio_postgres::Error) -> RunError {
+        RunError::Statement(error)
+    }
+}
+
+impl From<StoreError> for RunError {
+    fn from(error: StoreError) -> RunError {
+        RunError::Store(error)
+    }
+}
+
+/// Applies one run and writes it; answers one `Done` per item. What it applied is added to
+/// `published` with its seqs, and `last_seq` moves to its last entry.
+async fn apply_run(
+    client: &impl GenericClient,
+    run: &[&Work],
+    clock: &Clock,
+    published: &mut Published,
+    last_seq: &mut Option<i64>,
+) -> Result<Vec<Done>, RunError> {
+    if let [Work::Integration(change)] = run {
+        integrations::change(client, change, clock()).await?;
+        return Ok(vec![Done::Integration(Ok(()))]);
+    }
+    let now = clock();
+    let mut segment = Segment::load(client, run, now).await?;
+    let mut done = Vec::with_capacity(run.len());
+    let mut rejected = Vec::new();
+    let mut unrecorded = Vec::new();
+    for item in run {
+        done.push(match item {
+            Work::Ingest(request) => Done::Ingest(Ok(segment.delivery(request, now)?)),
+            Work::Manual(action) => Done::Manual(Ok(segment.manual(action, now)?)),
+            Work::Rejected(delivery) => {
+                rejected.push(delivery);
+                Done::Nothing
+            }
+            Work::Unrecorded(tallies) => {
+                unrecorded.extend(tallies);
+                Done::Nothing
+            }
+            Work::Integration(_) => unreachable!("integration changes are runs of their own"),
+        });
+    }
+    let flushed = flush::segment(client, &mut segment).await?;
+    flush::rejected(client, &rejected).await?;
+    flush::unrecorded(client, &unrecorded).await?;
+    for applied in segment.applied {
+        let seq = applied
+            .entry
+            .map(|ordinal| flushed.base + i64::try_from(ordinal).expect("a small ordinal"));
+        published.push((seq, applied.event, applied.transition));
+    }
+    if flushed.entries > 0 {
+        *last_seq = Some(flushed.base + i64::try_from(flushed.entries).expect("few") - 1);
+    }
+    Ok(done)
+}
+
+/// The runs of a group: with requests kept together, each stretch between integration changes
+/// and each change on its own; kept apart, every item on its own.
+fn runs(work: &[Work], isolation: Isolation) -> Vec<Vec<&Work>> {
+    let mut runs: Vec<Vec<&Work>> = Vec::new();
+    for item in work {
+        let alone = isolation == Isolation::Apart || matches!(item, Work::Integration(_));
+        match runs.last_mut() {
+            Some(run) if !alone && !matches!(run.first(), Some(Work::Integration(_))) => {
+                run.push(item);
+            }
+            _ => runs.push(vec![item]),
+        }
+    }
+    runs
+}
+
+/// The answer for an item whose run was rolled back alone.
+fn failed_answer(item: &Work, error: &StoreError) -> Done {
+    let error = || match error {
+        StoreError::NoSuchIntegration(name) => StoreError::NoSuchIntegration(name.clone()),
+        StoreError::IntegrationExists(name) => StoreError::IntegrationExists(name.clone()),
+        StoreError::TooManySecrets(name) => StoreError::TooManySecrets(name.clone()),
+        StoreError::Full => StoreError::Full,
+        StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
+        other => StoreError::Corrupt(other.to_string()),
+    };
+    match item {
+        Work::Ingest(_) => Done::Ingest(Err(error())),
+        Work::Manual(_) => Done::Manual(Err(error())),
+        Work::Integration(_) => Done::Integration(Err(error())),
+        Work::Rejected(_) | Work::Unrecorded(_) => Done::Nothing,
+    }
+}
+
+fn is_unavailable(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable(_) | StoreError::Full)
+}
+
+/// A failure of the transaction itself (BEGIN, a savepoint, COMMIT).
+fn transaction_failed(error: tokio_postgres::Error) -> Failed {
+    match errors::class(&error) {
+        Class::Retry => Failed::Retry(error),
+        _ => Failed::Group(GroupError::Transaction(error.into())),
+    }
+}
+
+/// A statement failed with nothing to roll back to but the whole attempt: tried again when
+/// another transaction was in the way, the group failed when the server is, and otherwise the
+/// writer applies the group again with each request apart, to find the one at fault.
+fn statement_failed(error: tokio_postgres::Error) -> Failed {
+    match errors::class(&error) {
+        Class::Retry => Failed::Retry(error),
+        Class::Unavailable | Class::Full => Failed::Group(GroupError::Transaction(error.into())),
+        Class::Statement => Failed::Group(GroupError::Request(error.into())),
+    }
+}

@@ -1,0 +1,209 @@
+//! `PgStore`: the store a server runs on PostgreSQL. Writes go through the group committer with
+//! the PostgreSQL backend on a connection of its own; reads take a connection from the pool and
+//! block on the store's runtime (they are called from actix's blocking pool, as SQLite's are).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Pool};
+use futures_util::future::BoxFuture;
+use tokio::sync::broadcast;
+
+use super::backend::PgBackend;
+use super::connect::{self, PgRuntime, PgSettings};
+use super::url::PgUrl;
+use super::{alerts, deliveries, integrations, listing, schema, stats};
+use crate::integration::Integration;
+use crate::lifecycle::Alert;
+use crate::store::writer::Writer;
+use crate::store::{
+    AlertFilter, AlertPage, AppliedEvent, DeliveryCounts, DeliveryFilter, DeliveryPage,
+    IngestReply, IngestRequest, IntegrationChange, LiveEvent, ManualAction, ManualReply,
+    RejectedDelivery, StateCounts, Stats, Store, StoreError, TimelineEntry, WriterObserver,
+    WriterSettings,
+};
+use crate::time::Clock;
+
+pub struct PgStore {
+    writer: Writer,
+    live: broadcast::Sender<Arc<LiveEvent>>,
+    readers: Pool,
+    /// Last, so that it outlives every connection whose IO it runs.
+    runtime: PgRuntime,
+}
+
+impl PgStore {
+    /// Connects, migrates the schema (under its lock, so nodes started together take turns),
+    /// and starts the writer.
+    pub fn open(
+        url: &PgUrl,
+        pg: &PgSettings,
+        settings: WriterSettings,
+        clock: Clock,
+        observer: Arc<dyn WriterObserver>,
+    ) -> Result<PgStore, StoreError> {
+        let runtime = PgRuntime::new()?;
+        let config = connect::session_config(url, pg);
+        let tls = connect::tls(url)?;
+        runtime.block_on(async {
+            let mut client = connect::connect(&config, tls.clone()).await?;
+            schema::migrate(&mut client).await
+        })?;
+        let readers = connect::pool(config.clone(), tls.clone(), pg)?;
+        let writer_connection = connect::pool(
+            config,
+            tls,
+            &PgSettings {
+                pool_size: 1,
+                ..*pg
+            },
+        )?;
+        let backend = PgBackend::new(runtime.handle(), writer_connection, clock, observer.clone());
+        let (live, _) = broadcast::channel(crate::store::LIVE_CAPACITY);
+        Ok(PgStore {
+            writer: Writer::start(backend, &settings, Box::new(live.clone()), observer)?,
+            live,
+            readers,
+            runtime,
+        })
+    }
+
+    /// Runs one read on a pooled connection.
+    fn read<T>(
+        &self,
+        read: impl AsyncFnOnce(&deadpool_postgres::Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.runtime.block_on(async {
+            let client = self.readers.get().await?;
+            read(&client).await
+        })
+    }
+}
+
+impl Store for PgStore {
+    fn ingest(
+        &self,
+        request: IngestRequest,
+    ) -> BoxFuture<'static, Result<IngestReply, StoreError>> {
+        self.writer.ingest(request)
+    }
+
+    fn act(&self, action: ManualAction) -> BoxFuture<'static, Result<ManualReply, StoreError>> {
+        self.writer.act(action)
+    }
+
+    fn change_integration(
+        &self,
+        change: IntegrationChange,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.writer.change_integration(change)
+    }
+
+    fn integration(&self, name: &str) -> Result<Option<Integration>, StoreError> {
+        self.read(async |client| integrations::get(client, name).await)
+    }
+
+    fn deliveries(&self, filter: &DeliveryFilter) -> Result<DeliveryPage, StoreError> {
+        self.read(async |client| deliveries::list(client, filter).await)
+    }
+
+    fn delivery_counts(
+        &self,
+        integration: &str,
+        since: DateTime<Utc>,
+    ) -> Result<DeliveryCounts, StoreError> {
+        self.read(async |client| deliveries::counts(client, integration, since).await)
+    }
+
+    fn record_rejected(&self, delivery: RejectedDelivery) {
+        self.writer.record_rejected(delivery);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.live.subscribe()
+    }
+
+    fn applied_after(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<AppliedEvent>, StoreError> {
+        self.read(async |client| {
+            alerts::applied_after(client, after, i64::MAX, limit, max_bytes).await
+        })
+    }
+
+    fn alert(&self, integration: &str, id: &str) -> Result<Option<Alert>, StoreError> {
+        self.read(async |client| alerts::load(client, integration, id).await)
+    }
+
+    fn alerts(&self, filter: &AlertFilter) -> Result<AlertPage, StoreError> {
+        self.read(async |client| listing::list(client, filter).await)
+    }
+
+    fn timeline(
+        &self,
+        integration: &str,
+        id: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, StoreError> {
+        self.read(async |client| alerts::timeline(client, integration, id, after_seq, limit).await)
+    }
+
+    fn alert_counts(&self) -> Result<StateCounts, StoreError> {
+        self.read(async |client| stats::alert_counts(client).await)
+    }
+
+    fn stats(&self, since: DateTime<Utc>) -> Result<Stats, StoreError> {
+        self.runtime.block_on(async {
+            let mut client = self.readers.get().await?;
+            // One snapshot: the counts and the response times agree.
+            let transaction = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let stats = stats::stats(&transaction, since).await?;
+            transaction.commit().await?;
+            Ok(stats)
+        })
+    }
+
+    fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        self.read(async |client| integrations::all(client).await)
+    }
+
+    fn integrations_revision(&self) -> Result<i64, StoreError> {
+        self.read(async |client| integrations::revision(client).await)
+    }
+
+    /// The writer runs, a connection answers, and the server takes writes (a standby that a
+    /// failover left behind does not: `503` until the URL reaches the primary again).
+    fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer.is_running() {
+            return Err(StoreError::Stopped);
+        }
+        let primary: bool = self.read(async |client| {
+            let statement = client
+                .prepare_cached("SELECT NOT pg_is_in_recovery()")
+                .await?;
+            Ok(client.query_one(&statement, &[]).await?.try_get(0)?)
+        })?;
+        if !primary {
+            return Err(StoreError::Unavailable(
+                "the server is a standby and takes no writes".into(),
+            ));
+        }
+        if self.writer.is_full() {
+            return Err(StoreError::Full);
+        }
+        Ok(())
+    }
+
+    fn shutdown(&self) {
+        self.writer.shutdown();
+    }
+}
