@@ -188,7 +188,7 @@ fn standard_webhooks_refuses_a_timestamp_301_seconds_old() {
 fn standard_webhooks_accepts_both_secrets_during_rotation() {
     let app = spawn_app();
     // Add the new secret beside the old one, as `rotate-secret --keep-old` does.
-    let mut database = alertgate::store::Database::open(&app.db_path).unwrap();
+    let mut database = app.database();
     let new_secret = alertgate::auth::Secret::new(SW_SECRET_NEW);
     database
         .rotate_secret("sw", &new_secret, Some(alertgate::auth::DEFAULT_KEEP_OLD))

@@ -121,10 +121,7 @@ fn secret_env_reads_the_secret_without_printing_it() {
 #[test]
 fn a_running_server_sees_cli_changes_within_a_second() {
     let app = spawn_app();
-    let (ok, _, stderr) = run_cli(
-        &app.db_path,
-        &["integration", "add", "late", "--secret", TOKEN],
-    );
+    let (ok, _, stderr) = run_cli(&app.db, &["integration", "add", "late", "--secret", TOKEN]);
     assert!(ok, "{stderr}");
     let started = std::time::Instant::now();
     while app
@@ -152,7 +149,7 @@ fn sign_prints_headers_that_the_server_accepts() {
     std::fs::write(&body_file, &body).unwrap();
     for integration in ["hmac", "plerion", "sw"] {
         let (ok, stdout, stderr) = run_cli(
-            &app.db_path,
+            &app.db,
             &[
                 "sign",
                 "--integration",
@@ -170,7 +167,7 @@ fn sign_prints_headers_that_the_server_accepts() {
         assert_eq!(response.status(), 202, "{integration}: {stdout}");
     }
     let (ok, _, stderr) = run_cli(
-        &app.db_path,
+        &app.db,
         &[
             "sign",
             "--integration",
@@ -226,7 +223,7 @@ fn the_first_run_creates_default_and_prints_a_curl_line_that_works() {
 #[test]
 fn a_public_bind_without_an_api_token_is_refused_with_how_to_fix_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, _, stderr) = run_cli(&dir.path().join("x.db"), &["--bind", "0.0.0.0:0"]);
+    let (ok, _, stderr) = run_cli(dir.path().join("x.db"), &["--bind", "0.0.0.0:0"]);
     assert!(!ok);
     assert!(stderr.contains("ALERTGATE_API_TOKEN"), "{stderr}");
 }
@@ -262,7 +259,7 @@ fn alerts_and_alert_print_tables_from_the_database() {
         r#"{"by": "carol", "note": "checking"}"#,
     );
 
-    let (ok, all, _) = run_cli(&app.db_path, &["alerts"]);
+    let (ok, all, _) = run_cli(&app.db, &["alerts"]);
     assert!(ok, "{all}");
     assert!(all.lines().next().unwrap().starts_with("STATE"));
     assert!(
@@ -270,7 +267,7 @@ fn alerts_and_alert_print_tables_from_the_database() {
         "{all}"
     );
     let (ok, resolved, _) = run_cli(
-        &app.db_path,
+        &app.db,
         &["alerts", "--state", "resolved", "--integration", "default"],
     );
     assert!(
@@ -278,7 +275,7 @@ fn alerts_and_alert_print_tables_from_the_database() {
         "{resolved}"
     );
 
-    let (ok, one, _) = run_cli(&app.db_path, &["alert", "default", "cli-open"]);
+    let (ok, one, _) = run_cli(&app.db, &["alert", "default", "cli-open"]);
     assert!(ok, "{one}");
     assert!(
         one.contains("acknowledged") && one.contains("by carol"),
@@ -294,8 +291,8 @@ fn alerts_and_alert_print_tables_from_the_database() {
         "Title": "disk \u{202e}lluf\u{202c} on db-1", "Description": "\u{200f}rtl",
         "Tags": ["\u{2066}isolated\u{2069}"]});
     assert_eq!(app.send(&tricky).status(), 202);
-    let (_, listed, _) = run_cli(&app.db_path, &["alerts"]);
-    let (_, shown, _) = run_cli(&app.db_path, &["alert", "default", "cli-bidi"]);
+    let (_, listed, _) = run_cli(&app.db, &["alerts"]);
+    let (_, shown, _) = run_cli(&app.db, &["alert", "default", "cli-bidi"]);
     for output in [&listed, &shown] {
         assert!(
             !output.contains(['\u{202e}', '\u{202c}', '\u{200f}', '\u{2066}']),
@@ -308,9 +305,9 @@ fn alerts_and_alert_print_tables_from_the_database() {
     );
     assert!(shown.contains("\\u{2066}isolated\\u{2069}"), "{shown}");
 
-    let (ok, _, stderr) = run_cli(&app.db_path, &["alert", "default", "nope"]);
+    let (ok, _, stderr) = run_cli(&app.db, &["alert", "default", "nope"]);
     assert!(!ok && stderr.contains("no alert `nope`"), "{stderr}");
-    let (ok, _, stderr) = run_cli(&app.db_path, &["alerts", "--state", "closed"]);
+    let (ok, _, stderr) = run_cli(&app.db, &["alerts", "--state", "closed"]);
     assert!(!ok && stderr.contains("closed"), "{stderr}");
 }
 
@@ -439,7 +436,7 @@ fn integration_test_dry_runs_a_file_and_exits_1_when_it_would_not_apply() {
     std::fs::write(&body_file, create("cli-dry").to_string()).unwrap();
     let file = body_file.to_str().unwrap();
 
-    let (ok, stdout, stderr) = run_cli(&app.db_path, &["integration", "test", "default", file]);
+    let (ok, stdout, stderr) = run_cli(&app.db, &["integration", "test", "default", file]);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("authentication is skipped"), "{stderr}");
     let run: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -448,13 +445,13 @@ fn integration_test_dry_runs_a_file_and_exits_1_when_it_would_not_apply() {
     let header = format!("pagertree-token: {TOKEN}");
     assert!(
         run_cli(
-            &app.db_path,
+            &app.db,
             &["integration", "test", "default", file, "--header", &header]
         )
         .0
     );
     let (ok, stdout, _) = run_cli(
-        &app.db_path,
+        &app.db,
         &[
             "integration",
             "test",
@@ -472,7 +469,7 @@ fn integration_test_dry_runs_a_file_and_exits_1_when_it_would_not_apply() {
 #[test]
 fn equal_api_and_admin_tokens_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let output = alertgate(&dir.path().join("x.db"))
+    let output = alertgate(dir.path().join("x.db"))
         .args(["--bind", "127.0.0.1:0"])
         .env("ALERTGATE_API_TOKEN", "same-token")
         .env("ALERTGATE_ADMIN_TOKEN", "same-token")

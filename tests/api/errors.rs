@@ -116,7 +116,7 @@ fn each_check_answers_with_its_status_and_code_in_order() {
 #[test]
 fn a_disabled_integration_answers_404() {
     let app = spawn_app();
-    let mut database = alertgate::store::Database::open(&app.db_path).unwrap();
+    let mut database = app.database();
     database.set_enabled("default", false).unwrap();
     // How soon disabling reaches the running server is part of what is tested, so the deadline
     // is two seconds, not `PATIENCE`.
@@ -227,8 +227,7 @@ fn a_full_writer_queue_answers_503_with_retry_after_and_applies_nothing() {
         ..AppSettings::default()
     });
     // Hold the write lock so the writer blocks on its first group and the queue fills up.
-    let locker = rusqlite::Connection::open(&app.db_path).unwrap();
-    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let locker = app.hold_writes();
     let address = app.address.clone();
     let senders: Vec<_> = (0..4)
         .map(|n| {
@@ -250,7 +249,7 @@ fn a_full_writer_queue_answers_503_with_retry_after_and_applies_nothing() {
         PATIENCE,
         || senders.iter().any(std::thread::JoinHandle::is_finished),
     );
-    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
     let responses: Vec<_> = senders
         .into_iter()
         .map(|sender| sender.join().unwrap())

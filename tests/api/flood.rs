@@ -98,8 +98,15 @@ fn flood(app: &TestApp, sender: usize) {
 }
 
 /// The bytes of the database's pages that hold data (all but the free list), committed ones
-/// whether still in the write-ahead log or not.
+/// whether still in the write-ahead log or not. On PostgreSQL: its tables' and indexes' pages.
 fn database_bytes(app: &TestApp) -> u64 {
+    if app.on_postgres() {
+        let bytes = app.count(
+            "SELECT sum(pg_relation_size(c.oid))::bigint FROM pg_class c \
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'i')",
+        );
+        return u64::try_from(bytes).unwrap();
+    }
     let pages = app.count(
         "SELECT (SELECT page_count FROM pragma_page_count()) \
               - (SELECT freelist_count FROM pragma_freelist_count())",

@@ -169,10 +169,10 @@ fn integration_test_takes_the_same_limits_and_serve_refuses_settings_out_of_rang
     let file = app.db_path.with_file_name("batch.json");
     std::fs::write(&file, batch("cli", 3).to_string()).unwrap();
     let file = file.to_str().unwrap();
-    let (ok, _, stderr) = run_cli(&app.db_path, &["integration", "test", "default", file]);
+    let (ok, _, stderr) = run_cli(&app.db, &["integration", "test", "default", file]);
     assert!(ok, "{stderr}");
     let (ok, stdout, _) = run_cli(
-        &app.db_path,
+        &app.db,
         &["integration", "test", "default", file, "--max-batch", "2"],
     );
     assert!(!ok, "over the limit exits 1");
@@ -184,7 +184,7 @@ fn integration_test_takes_the_same_limits_and_serve_refuses_settings_out_of_rang
         ("--max-batch", "0"),
         ("--max-batch", "10001"),
     ] {
-        let output = alertgate(&app.db_path)
+        let output = alertgate(&app.db)
             .args(["--bind", "127.0.0.1:0", flag, value])
             .output()
             .unwrap();

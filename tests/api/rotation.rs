@@ -185,7 +185,7 @@ fn the_cli_keeps_old_secrets_for_the_time_given() {
     let app = app_at(&clock);
     for bad in ["0s", "soon", "400d"] {
         let (ok, _, stderr) = run_cli(
-            &app.db_path,
+            &app.db,
             &[
                 "integration",
                 "rotate-secret",
@@ -197,7 +197,7 @@ fn the_cli_keeps_old_secrets_for_the_time_given() {
         assert!(!ok && stderr.contains("--keep-old-for"), "{bad}: {stderr}");
     }
     let (ok, stdout, stderr) = run_cli(
-        &app.db_path,
+        &app.db,
         &[
             "integration",
             "rotate-secret",
@@ -219,7 +219,7 @@ fn the_cli_keeps_old_secrets_for_the_time_given() {
     // The CLI stamps the expiry with the wall clock and the server reads it with the test clock,
     // frozen before the CLI ran: an hour leaves room for a slow machine on either side.
     assert_eq!(token_status(&app, TOKEN), 202, "kept for its hour");
-    let (_, show, _) = run_cli(&app.db_path, &["integration", "show", "default"]);
+    let (_, show, _) = run_cli(&app.db, &["integration", "show", "default"]);
     assert!(show.contains("\"active_secrets\": 2"), "{show}");
     clock.advance(2 * 3600);
     assert_eq!(token_status(&app, TOKEN), 401, "gone after it");

@@ -257,17 +257,8 @@ fn a_dropped_client_resumes_with_last_event_id_and_misses_nothing() {
     // reading), then what arrives meanwhile, none twice and none lost.
     let mut resumed = EventStream::open(&app, "", Some(last));
     flood(&app, "second", 1);
-    let applied: Vec<i64> = {
-        let connection = rusqlite::Connection::open(&app.db_path).unwrap();
-        let mut statement = connection
-            .prepare("SELECT seq FROM alert_events WHERE outcome != 'ignored' ORDER BY seq")
-            .unwrap();
-        statement
-            .query_map([], |row| row.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let applied =
+        app.column("SELECT seq FROM alert_events WHERE outcome != 'ignored' ORDER BY seq");
     assert_eq!(applied.len(), 10_200);
     let (before, expected) = applied.split_at(seen.len());
     assert_eq!(

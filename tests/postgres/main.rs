@@ -10,6 +10,8 @@
 
 mod db;
 mod migrations;
+mod nodes;
+mod writer;
 
 use libtest_mimic::{Arguments, Completion, Trial};
 
@@ -17,7 +19,7 @@ use libtest_mimic::{Arguments, Completion, Trial};
 type Test = (&'static str, fn());
 
 /// Every module of tests, by name: a new module adds its line here.
-const MODULES: &[(&str, &[Test])] = &[("migrations", migrations::TESTS)];
+const MODULES: &[(&str, &[Test])] = &[("migrations", migrations::TESTS), ("writer", writer::TESTS)];
 
 fn main() {
     let arguments = Arguments::from_args();

@@ -10,13 +10,14 @@ use alertgate::config::{Config, MemoryLimits, DEFAULT_MAX_BODY};
 use alertgate::lifecycle::Alert;
 use alertgate::limits::DeliveryLimits;
 use alertgate::startup::Application;
-use alertgate::store::{Database, TimelineEntry, WriterSettings};
+use alertgate::store::{Database, DbLocation, PgSettings, TimelineEntry, WriterSettings};
 use alertgate::time::Clock;
 use chrono::{DateTime, Utc};
 use reqwest::blocking::{Client, Response};
 use tempfile::TempDir;
 
 use super::integrations::{standard_integrations, TOKEN};
+use super::store::{test_store, TestStore};
 
 /// One timeline entry with its outcome, reason and times as the text the API shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,12 +63,19 @@ pub type Header<'a> = (&'a str, &'a str);
 
 pub struct TestApp {
     pub address: String,
+    /// A path in the app's own temporary folder: its SQLite database when the suite runs on
+    /// SQLite, and where tests put files of their own either way.
     pub db_path: PathBuf,
+    /// What `--db` says for the app's database: the file, or the PostgreSQL URL.
+    pub db: std::ffi::OsString,
+    location: DbLocation,
     /// Sent as a Bearer token by the `api_*` helpers.
     api_token: Option<&'static str>,
     /// Sent as a Bearer token by `admin`.
     admin_token: Option<&'static str>,
     client: Client,
+    /// The app's PostgreSQL database, dropped with it, when the suite runs on PostgreSQL.
+    postgres: Option<super::pg_db::TestDb>,
     _dir: TempDir,
 }
 
@@ -115,7 +123,18 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
     init_logging();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db_path = dir.path().join("alertgate.db");
-    let mut database = Database::open(&db_path).expect("the database opens");
+    let postgres = match test_store() {
+        TestStore::Sqlite => None,
+        TestStore::Postgres => Some(super::pg_db::TestDb::fresh()),
+    };
+    let (location, db) = match &postgres {
+        None => (DbLocation::Sqlite(db_path.clone()), db_path.clone().into()),
+        Some(database) => (
+            DbLocation::Postgres(Box::new(database.url())),
+            database.url_text().into(),
+        ),
+    };
+    let mut database = Database::open(&location).expect("the database opens");
     for options in standard_integrations() {
         let new = options.validate().expect("test integrations are valid");
         database
@@ -126,7 +145,8 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
 
     let config = Config {
         bind: "127.0.0.1:0".into(),
-        db: db_path.clone().into(),
+        db: location.clone(),
+        pg: PgSettings::default(),
         max_body: settings.max_body,
         max_header_bytes: alertgate::config::DEFAULT_MAX_HEADER_BYTES,
         max_connections: 1000,
@@ -162,6 +182,9 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db_path,
+        db,
+        location,
+        postgres,
         api_token: settings.api_token,
         admin_token: settings.admin_token,
         client: Client::new(),
@@ -297,14 +320,14 @@ impl TestApp {
 
     /// The alert as stored, read straight from the database.
     pub fn alert(&self, integration: &str, id: &str) -> Option<Alert> {
-        Database::open(&self.db_path)
+        Database::open(&self.location)
             .unwrap()
             .alert(integration, id)
             .unwrap()
     }
 
     pub fn timeline(&self, integration: &str, id: &str) -> Vec<TimelineRow> {
-        Database::open(&self.db_path)
+        Database::open(&self.location)
             .unwrap()
             .timeline(integration, id)
             .unwrap()
@@ -313,11 +336,81 @@ impl TestApp {
             .collect()
     }
 
-    /// Runs one SQL query that returns a single integer, for checks the domain API does not offer.
+    /// Runs one SQL query that returns a single integer, for checks the domain API does not
+    /// offer, on whichever store the suite runs on (the tables and columns are the same).
     pub fn count(&self, sql: &str) -> i64 {
-        let connection = rusqlite::Connection::open(&self.db_path).unwrap();
-        connection.query_row(sql, [], |row| row.get(0)).unwrap()
+        match &self.postgres {
+            None => {
+                let connection = rusqlite::Connection::open(&self.db_path).unwrap();
+                connection.query_row(sql, [], |row| row.get(0)).unwrap()
+            }
+            Some(database) => database.client().query_one(sql, &[]).unwrap().get(0),
+        }
     }
+
+    /// Whether the app runs on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Runs one SQL query that returns a column of integers, in order.
+    pub fn column(&self, sql: &str) -> Vec<i64> {
+        match &self.postgres {
+            None => {
+                let connection = rusqlite::Connection::open(&self.db_path).unwrap();
+                let mut statement = connection.prepare(sql).unwrap();
+                statement
+                    .query_map([], |row| row.get(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            }
+            Some(database) => database
+                .client()
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect(),
+        }
+    }
+
+    /// A direct connection to the app's database, as the CLI has.
+    pub fn database(&self) -> Database {
+        Database::open(&self.location).unwrap()
+    }
+
+    /// Holds the database so that the writer's next commit waits until the guard is dropped:
+    /// SQLite's write lock, or PostgreSQL's lock on the row every commit bumps.
+    pub fn hold_writes(&self) -> WritesHeld {
+        match &self.postgres {
+            None => {
+                let connection = rusqlite::Connection::open(&self.db_path).unwrap();
+                connection.execute_batch("BEGIN IMMEDIATE").unwrap();
+                WritesHeld {
+                    _sqlite: Some(connection),
+                    _postgres: None,
+                }
+            }
+            Some(database) => {
+                let mut client = database.client();
+                client
+                    .batch_execute("BEGIN; SELECT last FROM event_seq FOR UPDATE")
+                    .unwrap();
+                WritesHeld {
+                    _sqlite: None,
+                    _postgres: Some(client),
+                }
+            }
+        }
+    }
+}
+
+/// Writes held back until this is dropped (`TestApp::hold_writes`): the session that holds the
+/// lock, rolled back when it closes.
+pub struct WritesHeld {
+    _sqlite: Option<rusqlite::Connection>,
+    _postgres: Option<postgres::Client>,
 }
 
 /// A clock that stands still until a test moves it.

@@ -5,14 +5,21 @@
 //! - `integrations`: the integrations every test app starts with, and their secrets;
 //! - `process`: the real binary as its own process (`ServerProcess`, the CLI);
 //! - `signing`: credentials computed for a request (HMAC and Standard Webhooks signatures,
-//!   signed requests).
+//!   signed requests);
+//! - `store`: which store the suite runs on (`ALERTGATE_TEST_STORE`), and `pg_db` a PostgreSQL
+//!   database of each app's own (shared with the PostgreSQL tests).
 //!
 //! Everything is re-exported here, so a test needs only `use crate::helpers::*;`.
 
 mod app;
 mod integrations;
+// Shared with the PostgreSQL tests, which use all of it.
+#[allow(dead_code)]
+#[path = "../../postgres/db.rs"]
+mod pg_db;
 mod process;
 mod signing;
+mod store;
 
 pub use app::*;
 pub use integrations::*;

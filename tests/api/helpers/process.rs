@@ -9,7 +9,7 @@ use super::integrations::{HMAC_KEY, TOKEN};
 
 /// The real `alertgate` binary, for what only a separate process can show: the CLI, `kill -9`,
 /// signals, first-run output.
-pub fn alertgate(db: &std::path::Path) -> std::process::Command {
+pub fn alertgate(db: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
     with_test_environment(
         std::process::Command::new(env!("CARGO_BIN_EXE_alertgate")),
         db,
@@ -21,7 +21,7 @@ pub fn alertgate(db: &std::path::Path) -> std::process::Command {
 pub fn alertgate_under(
     wrapper: &str,
     arguments: &[&std::ffi::OsStr],
-    db: &std::path::Path,
+    db: impl AsRef<std::ffi::OsStr>,
 ) -> std::process::Command {
     let mut command = std::process::Command::new(wrapper);
     command.args(arguments).arg(env!("CARGO_BIN_EXE_alertgate"));
@@ -30,13 +30,13 @@ pub fn alertgate_under(
 
 fn with_test_environment(
     mut command: std::process::Command,
-    db: &std::path::Path,
+    db: impl AsRef<std::ffi::OsStr>,
 ) -> std::process::Command {
     command
         .env_remove("ALERTGATE_API_TOKEN")
         .env_remove("ALERTGATE_ADMIN_TOKEN")
         .env_remove("ALERTGATE_BIND")
-        .env("ALERTGATE_DB", db)
+        .env("ALERTGATE_DB", db.as_ref())
         .env("RUST_LOG", "warn");
     command
 }
@@ -49,7 +49,7 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `alertgate serve` on a free port and waits until it listens.
-    pub fn start(db: &std::path::Path) -> ServerProcess {
+    pub fn start(db: impl AsRef<std::ffi::OsStr>) -> ServerProcess {
         Self::start_with(alertgate(db))
     }
 
@@ -122,7 +122,7 @@ impl Drop for ServerProcess {
 }
 
 /// Runs the binary with `args` on `db`; answers (success, stdout, stderr).
-pub fn run_cli(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+pub fn run_cli(db: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (bool, String, String) {
     let output = alertgate(db).args(args).output().expect("the binary runs");
     (
         output.status.success(),
