@@ -8,6 +8,7 @@
 // In tests a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod across;
 mod db;
 mod migrations;
 mod nodes;
@@ -19,7 +20,11 @@ use libtest_mimic::{Arguments, Completion, Trial};
 type Test = (&'static str, fn());
 
 /// Every module of tests, by name: a new module adds its line here.
-const MODULES: &[(&str, &[Test])] = &[("migrations", migrations::TESTS), ("writer", writer::TESTS)];
+const MODULES: &[(&str, &[Test])] = &[
+    ("migrations", migrations::TESTS),
+    ("writer", writer::TESTS),
+    ("across", across::TESTS),
+];
 
 fn main() {
     let arguments = Arguments::from_args();

@@ -212,26 +212,40 @@ pub async fn connect(
     config: &tokio_postgres::Config,
     tls: MakeRustlsConnect,
 ) -> Result<Client, StoreError> {
-    // tokio-postgres' connect_timeout bounds only the TCP connect; a server that accepts and
-    // then says nothing would hold the caller forever, so the whole handshake gets the budget.
-    let budget = config
-        .get_connect_timeout()
-        .copied()
-        .unwrap_or(CONNECT_TIMEOUT);
-    let (client, connection) = tokio::time::timeout(budget, config.connect(tls))
-        .await
-        .map_err(|_| {
-            StoreError::Unavailable(format!(
-                "no answer from the server within {} s",
-                budget.as_secs()
-            ))
-        })??;
+    let (client, connection) = handshake(config, tls).await?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             log::debug!("a PostgreSQL connection ended: {}", cause(&error));
         }
     });
     Ok(client)
+}
+
+/// A connection whose IO the caller drives (the listener reads its notifications).
+pub type Connection = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
+
+/// Connects, the whole handshake within the connect budget: tokio-postgres' connect_timeout
+/// bounds only the TCP connect, and a server that accepts and then says nothing would hold the
+/// caller forever.
+pub async fn handshake(
+    config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+) -> Result<(Client, Connection), StoreError> {
+    let budget = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT);
+    Ok(tokio::time::timeout(budget, config.connect(tls))
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable(format!(
+                "no answer from the server within {} s",
+                budget.as_secs()
+            ))
+        })??)
 }
 
 /// The readers' pool: connections made on demand up to `pool_size`, a caller waiting at most

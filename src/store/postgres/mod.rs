@@ -10,6 +10,9 @@
 //! what it touches in one global order and is applied in memory (`segment`), then written in
 //! one statement per table with its seqs taken in commit order (`flush`).
 //!
+//! Across nodes: `listen` hears the notifications commits send, `follow` publishes every
+//! node's events to this node's live stream in seq order and wakes the integrations' refresher.
+//!
 //! Reading: one module of SQL per family (`integrations`, `alerts`, `listing`, `deliveries`,
 //! `stats`, `counters`), rows read into domain types by `rows`. `store` is the server's store;
 //! `database` the direct connection the CLI and start-up use.
@@ -22,7 +25,9 @@ mod database;
 mod deliveries;
 mod errors;
 mod flush;
+mod follow;
 mod integrations;
+mod listen;
 mod listing;
 mod rows;
 mod schema;

@@ -1,18 +1,20 @@
 //! `PgStore`: the store a server runs on PostgreSQL. Writes go through the group committer with
 //! the PostgreSQL backend on a connection of its own; reads take a connection from the pool and
 //! block on the store's runtime (they are called from actix's blocking pool, as SQLite's are).
+//! A listener hears the other nodes, and a follower publishes every node's events in seq order.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use futures_util::future::BoxFuture;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use super::backend::PgBackend;
 use super::connect::{self, PgRuntime, PgSettings};
+use super::follow::{Follower, FollowerSink, IntegrationsWake};
 use super::url::PgUrl;
-use super::{alerts, deliveries, integrations, listing, schema, stats};
+use super::{alerts, deliveries, integrations, listen, listing, schema, stats};
 use crate::integration::Integration;
 use crate::lifecycle::Alert;
 use crate::store::writer::Writer;
@@ -28,6 +30,8 @@ pub struct PgStore {
     writer: Writer,
     live: broadcast::Sender<Arc<LiveEvent>>,
     readers: Pool,
+    /// Rung when another node (or the CLI) changes integrations.
+    integrations_wake: IntegrationsWake,
     /// Last, so that it outlives every connection whose IO it runs.
     runtime: PgRuntime,
 }
@@ -51,19 +55,38 @@ impl PgStore {
         })?;
         let readers = connect::pool(config.clone(), tls.clone(), pg)?;
         let writer_connection = connect::pool(
-            config,
-            tls,
+            config.clone(),
+            tls.clone(),
             &PgSettings {
                 pool_size: 1,
                 ..*pg
             },
         )?;
         let backend = PgBackend::new(runtime.handle(), writer_connection, clock, observer.clone());
+        // The live stream: the follower orders this node's groups with the other nodes' (which
+        // the listener hears of) and is the only one to publish.
         let (live, _) = broadcast::channel(crate::store::LIVE_CAPACITY);
+        let (committed, local) = mpsc::unbounded_channel();
+        let (heard_sender, heard) = mpsc::unbounded_channel();
+        let integrations_wake = IntegrationsWake::default();
+        let follower = Follower {
+            readers: readers.clone(),
+            live: live.clone(),
+            integrations: integrations_wake.clone(),
+        };
+        let handle = runtime.handle();
+        handle.spawn(listen::listen(config, tls, heard_sender));
+        handle.spawn(follower.run(local, heard));
         Ok(PgStore {
-            writer: Writer::start(backend, &settings, Box::new(live.clone()), observer)?,
+            writer: Writer::start(
+                backend,
+                &settings,
+                Box::new(FollowerSink(committed)),
+                observer,
+            )?,
             live,
             readers,
+            integrations_wake,
             runtime,
         })
     }
@@ -201,6 +224,10 @@ impl Store for PgStore {
             return Err(StoreError::Full);
         }
         Ok(())
+    }
+
+    fn watch_integrations(&self, wake: Arc<crate::wake::Wake>) {
+        *self.integrations_wake.lock().expect("wake lock") = Some(wake);
     }
 
     fn shutdown(&self) {
