@@ -10,6 +10,7 @@
 
 mod across;
 mod db;
+mod failures;
 mod migrations;
 mod nodes;
 mod writer;
@@ -24,9 +25,14 @@ const MODULES: &[(&str, &[Test])] = &[
     ("migrations", migrations::TESTS),
     ("writer", writer::TESTS),
     ("across", across::TESTS),
+    ("failures", failures::TESTS),
 ];
 
 fn main() {
+    // The nodes' logs, when asked for (as in the API suite).
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = env_logger::builder().is_test(true).try_init();
+    }
     let arguments = Arguments::from_args();
     let server = db::admin_url();
     if server.is_none() {

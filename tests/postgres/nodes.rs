@@ -31,8 +31,12 @@ pub fn add_integration(db: &TestDb) {
 /// One node: a server on a free loopback port, on `db`, with the command line's defaults and
 /// `extra` arguments. It serves until the test process ends.
 pub fn start_node(db: &TestDb, extra: &[&str]) -> String {
-    let url = db.url_text().to_string();
-    let mut arguments = vec!["alertgate", "--db", url.as_str(), "--workers", "2"];
+    start_node_at(db.url_text(), extra)
+}
+
+/// One node on the database at `url` (a test's own path to it, a proxy say).
+pub fn start_node_at(url: &str, extra: &[&str]) -> String {
+    let mut arguments = vec!["alertgate", "--db", url, "--workers", "2"];
     arguments.extend_from_slice(extra);
     let cli = alertgate::cli::Cli::try_parse_from(arguments).unwrap();
     let config = Config::new(cli.serve, cli.db).unwrap();

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::doubt::{self, Committed};
 use super::errors::{self, Class};
 use super::segment::Segment;
 use super::{flush, integrations};
@@ -21,6 +22,8 @@ use tokio::runtime::Handle;
 
 /// How long a group is tried again after deadlocks or serialization failures.
 const RETRY_FOR: Duration = Duration::from_secs(5);
+/// The longest upkeep waits for the server: the next group waits behind it.
+const UPKEEP_BUDGET: Duration = Duration::from_secs(1);
 /// How often upkeep asks the server how large the database is.
 const SIZE_EVERY: Duration = Duration::from_secs(10);
 
@@ -30,6 +33,9 @@ pub(super) struct PgBackend {
     connection: Pool,
     clock: Clock,
     observer: Arc<dyn WriterObserver>,
+    /// The longest one attempt at a group may take, COMMIT included (the statement timeout,
+    /// itself at most the request timeout); past it the server is taken for out of reach.
+    budget: Duration,
     /// When upkeep last asked for the database's size.
     sized: Option<Instant>,
 }
@@ -40,13 +46,43 @@ impl PgBackend {
         connection: Pool,
         clock: Clock,
         observer: Arc<dyn WriterObserver>,
+        statement_timeout: Duration,
     ) -> PgBackend {
         PgBackend {
             runtime,
             connection,
             clock,
             observer,
+            budget: statement_timeout,
             sized: None,
+        }
+    }
+
+    /// Finds out whether a group whose COMMIT met a lost connection committed, asking the
+    /// server on a new connection until the attempt's budget runs out: committed, it is
+    /// answered as applied (and published); not, or not known, every request is told the
+    /// database is out of reach, which the sender retries (an idempotency key makes that safe).
+    fn resolve(&self, attempted: Attempted) -> Result<Attempted, Failed> {
+        let status =
+            self.runtime
+                .block_on(doubt::status(&self.connection, &attempted.xid, self.budget));
+        let unavailable = |why: &str| {
+            Err(Failed::Group(GroupError::Transaction(
+                StoreError::Unavailable(why.into()),
+            )))
+        };
+        match status {
+            Some(Committed::Yes) => Ok(attempted),
+            Some(Committed::No) => unavailable("the connection was lost before the commit"),
+            None => {
+                log::error!(
+                    "the connection was lost during a COMMIT and the server could not be asked \
+                     whether it happened (transaction {}): its requests are answered 503, and \
+                     may have been applied",
+                    attempted.xid
+                );
+                unavailable("the connection was lost during the commit")
+            }
         }
     }
 
@@ -56,12 +92,21 @@ impl PgBackend {
             return;
         }
         self.sized = Some(Instant::now());
+        let budget = UPKEEP_BUDGET;
         let size = self.runtime.block_on(async {
             let client = self.connection.get().await?;
-            let statement = client
-                .prepare_cached("SELECT pg_database_size(current_database())")
-                .await?;
-            Ok::<i64, StoreError>(client.query_one(&statement, &[]).await?.try_get(0)?)
+            let ask = async {
+                let statement = client
+                    .prepare_cached("SELECT pg_database_size(current_database())")
+                    .await?;
+                Ok::<i64, StoreError>(client.query_one(&statement, &[]).await?.try_get(0)?)
+            };
+            let asked = tokio::time::timeout(budget, ask).await;
+            asked.unwrap_or_else(|_| {
+                // Mid-statement, the connection is of no use to the next group.
+                drop(deadpool_postgres::Object::take(client));
+                Err(StoreError::Unavailable("no answer in time".into()))
+            })
         });
         match size {
             Ok(bytes) => self
@@ -77,6 +122,16 @@ enum Failed {
     /// A deadlock or serialization failure: the same work may well succeed at once.
     Retry(tokio_postgres::Error),
     Group(GroupError),
+    /// The connection was lost while COMMIT was on its way: it may or may not have happened.
+    InDoubt(Attempted),
+}
+
+/// What an attempt did, as it stood when COMMIT was sent.
+struct Attempted {
+    /// The transaction's id, to ask the server afterwards whether it committed.
+    xid: String,
+    done: Vec<Done>,
+    published: Published,
 }
 
 impl Backend for PgBackend {
@@ -88,11 +143,21 @@ impl Backend for PgBackend {
     ) -> Result<Vec<Done>, GroupError> {
         let started = Instant::now();
         loop {
-            let attempt =
-                self.runtime
-                    .block_on(attempt(&self.connection, &self.clock, work, isolation));
+            let attempt = self.runtime.block_on(attempt(
+                &self.connection,
+                &self.clock,
+                work,
+                isolation,
+                self.budget,
+            ));
+            let attempt = match attempt {
+                Err(Failed::InDoubt(attempted)) => self.resolve(attempted),
+                other => other,
+            };
             match attempt {
-                Ok((done, published)) => {
+                Ok(Attempted {
+                    done, published, ..
+                }) => {
                     // Only what committed is noted, so nothing rolled back (a request kept
                     // apart, or an attempt tried again) can be published.
                     for (seq, event, transition) in published {
@@ -110,6 +175,7 @@ impl Backend for PgBackend {
                     return Err(GroupError::Transaction(StoreError::Busy));
                 }
                 Err(Failed::Group(error)) => return Err(error),
+                Err(Failed::InDoubt(_)) => unreachable!("resolved above"),
             }
         }
     }
@@ -127,70 +193,143 @@ type Published = Vec<(
     crate::lifecycle::Transition,
 )>;
 
+/// One attempt at `work`, within `budget`: past it the connection, mid-statement, is thrown
+/// away (the server rolls back what it had), and the requests are told the database is out of
+/// reach, unless COMMIT was already sent (then it is in doubt, and asked about).
 async fn attempt(
     pool: &Pool,
     clock: &Clock,
     work: &[Work],
     isolation: Isolation,
-) -> Result<(Vec<Done>, Published), Failed> {
-    let mut client = pool
-        .get()
+    budget: Duration,
+) -> Result<Attempted, Failed> {
+    let out_of_time = || {
+        Failed::Group(GroupError::Transaction(StoreError::Unavailable(format!(
+            "the database did not answer within {} s",
+            budget.as_secs()
+        ))))
+    };
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut client = tokio::time::timeout_at(deadline, pool.get())
         .await
+        .map_err(|_| out_of_time())?
         .map_err(|error| Failed::Group(GroupError::Transaction(StoreError::from(error))))?;
+    let mut committing = None;
+    let outcome = tokio::time::timeout_at(
+        deadline,
+        transact(&mut client, clock, work, isolation, &mut committing),
+    )
+    .await;
+    let Ok(outcome) = outcome else {
+        drop(deadpool_postgres::Object::take(client));
+        return match committing {
+            Some(attempted) => Err(Failed::InDoubt(attempted)),
+            None => Err(out_of_time()),
+        };
+    };
+    outcome
+}
+
+/// The attempt's transaction; what it did is put in `committing` just before COMMIT is sent.
+async fn transact(
+    client: &mut deadpool_postgres::Object,
+    clock: &Clock,
+    work: &[Work],
+    isolation: Isolation,
+    committing: &mut Option<Attempted>,
+) -> Result<Attempted, Failed> {
     let transaction = client.transaction().await.map_err(transaction_failed)?;
+    let xid: String = transaction
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await
+        .map_err(transaction_failed)?
+        .get(0);
     let mut done = Vec::with_capacity(work.len());
     let mut published = Published::new();
     let mut last_seq = None;
     for run in runs(work, isolation) {
-        let apart = isolation == Isolation::Apart;
-        if apart {
-            transaction
-                .batch_execute("SAVEPOINT request")
-                .await
-                .map_err(transaction_failed)?;
-        }
-        let outcome = apply_run(&transaction, &run, clock, &mut published, &mut last_seq).await;
-        match outcome {
-            Ok(answers) => {
-                if apart {
-                    transaction
-                        .batch_execute("RELEASE SAVEPOINT request")
-                        .await
-                        .map_err(transaction_failed)?;
-                }
-                done.extend(answers);
-            }
-            Err(RunError::Statement(error))
-                if apart && errors::class(&error) == Class::Statement =>
-            {
-                transaction
-                    .batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
-                    .await
-                    .map_err(transaction_failed)?;
-                let error = StoreError::from(error);
-                done.extend(run.iter().map(|item| failed_answer(item, &error)));
-            }
-            Err(RunError::Statement(error)) => return Err(statement_failed(error)),
-            Err(RunError::Store(error)) if apart && !is_unavailable(&error) => {
-                transaction
-                    .batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
-                    .await
-                    .map_err(transaction_failed)?;
-                done.extend(run.iter().map(|item| failed_answer(item, &error)));
-            }
-            Err(RunError::Store(error)) if is_unavailable(&error) => {
-                return Err(Failed::Group(GroupError::Transaction(error)))
-            }
-            Err(RunError::Store(error)) => return Err(Failed::Group(GroupError::Request(error))),
-        }
+        let answers = run_kept(
+            &transaction,
+            &run,
+            isolation,
+            clock,
+            &mut published,
+            &mut last_seq,
+        )
+        .await?;
+        done.extend(answers);
     }
     if let Some(last) = last_seq {
         flush::announce(&transaction, last)
             .await
             .map_err(|error| Failed::Group(GroupError::Transaction(error)))?;
     }
-    transaction.commit().await.map_err(transaction_failed)?;
-    Ok((done, published))
+    *committing = Some(Attempted {
+        xid,
+        done,
+        published,
+    });
+    match transaction.commit().await {
+        Ok(()) => Ok(committing.take().expect("set before the commit")),
+        Err(error) if errors::class(&error) == Class::Unavailable => Err(Failed::InDoubt(
+            committing.take().expect("set before the commit"),
+        )),
+        Err(error) => {
+            *committing = None;
+            Err(transaction_failed(error))
+        }
+    }
+}
+
+/// Applies one run as `isolation` keeps it: apart, in a savepoint that a failing request rolls
+/// back to (answering it alone with its error); together, any failure fails the attempt.
+async fn run_kept(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    run: &[&Work],
+    isolation: Isolation,
+    clock: &Clock,
+    published: &mut Published,
+    last_seq: &mut Option<i64>,
+) -> Result<Vec<Done>, Failed> {
+    let apart = isolation == Isolation::Apart;
+    if apart {
+        transaction
+            .batch_execute("SAVEPOINT request")
+            .await
+            .map_err(transaction_failed)?;
+    }
+    let outcome = apply_run(transaction, run, clock, published, last_seq).await;
+    match outcome {
+        Ok(answers) => {
+            if apart {
+                transaction
+                    .batch_execute("RELEASE SAVEPOINT request")
+                    .await
+                    .map_err(transaction_failed)?;
+            }
+            Ok(answers)
+        }
+        Err(RunError::Statement(error)) if apart && errors::class(&error) == Class::Statement => {
+            transaction
+                .batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                .await
+                .map_err(transaction_failed)?;
+            let error = StoreError::from(error);
+            Ok(run.iter().map(|item| failed_answer(item, &error)).collect())
+        }
+        Err(RunError::Statement(error)) => Err(statement_failed(error)),
+        Err(RunError::Store(error)) if apart && !is_unavailable(&error) => {
+            transaction
+                .batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                .await
+                .map_err(transaction_failed)?;
+            Ok(run.iter().map(|item| failed_answer(item, &error)).collect())
+        }
+        Err(RunError::Store(error)) if is_unavailable(&error) => {
+            Err(Failed::Group(GroupError::Transaction(error)))
+        }
+        Err(RunError::Store(error)) => Err(Failed::Group(GroupError::Request(error))),
+    }
 }
 
 /// Why a run failed: a statement (whose SQLSTATE decides what happens next), or the store's

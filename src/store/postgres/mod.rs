@@ -8,7 +8,8 @@
 //!
 //! Writing: `backend` is what the group committer drives; each run of a group claims and locks
 //! what it touches in one global order and is applied in memory (`segment`), then written in
-//! one statement per table with its seqs taken in commit order (`flush`).
+//! one statement per table with its seqs taken in commit order (`flush`); a COMMIT whose answer
+//! was lost is asked about (`doubt`).
 //!
 //! Across nodes: `listen` hears the notifications commits send, `follow` publishes every
 //! node's events to this node's live stream in seq order and wakes the integrations' refresher.
@@ -23,6 +24,7 @@ mod connect;
 mod counters;
 mod database;
 mod deliveries;
+mod doubt;
 mod errors;
 mod flush;
 mod follow;

@@ -26,6 +26,9 @@ use crate::store::{
 };
 use crate::time::Clock;
 
+/// How long a health check waits for the server.
+const PING_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct PgStore {
     writer: Writer,
     live: broadcast::Sender<Arc<LiveEvent>>,
@@ -62,7 +65,13 @@ impl PgStore {
                 ..*pg
             },
         )?;
-        let backend = PgBackend::new(runtime.handle(), writer_connection, clock, observer.clone());
+        let backend = PgBackend::new(
+            runtime.handle(),
+            writer_connection,
+            clock,
+            observer.clone(),
+            pg.statement_timeout,
+        );
         // The live stream: the follower orders this node's groups with the other nodes' (which
         // the listener hears of) and is the only one to publish.
         let (live, _) = broadcast::channel(crate::store::LIVE_CAPACITY);
@@ -209,11 +218,17 @@ impl Store for PgStore {
         if !self.writer.is_running() {
             return Err(StoreError::Stopped);
         }
-        let primary: bool = self.read(async |client| {
-            let statement = client
-                .prepare_cached("SELECT NOT pg_is_in_recovery()")
-                .await?;
-            Ok(client.query_one(&statement, &[]).await?.try_get(0)?)
+        let primary: bool = self.runtime.block_on(async {
+            let ask = async {
+                let client = self.readers.get().await?;
+                let statement = client
+                    .prepare_cached("SELECT NOT pg_is_in_recovery()")
+                    .await?;
+                Ok::<_, StoreError>(client.query_one(&statement, &[]).await?.try_get(0)?)
+            };
+            tokio::time::timeout(PING_BUDGET, ask).await.map_err(|_| {
+                StoreError::Unavailable("the database did not answer within a second".into())
+            })?
         })?;
         if !primary {
             return Err(StoreError::Unavailable(

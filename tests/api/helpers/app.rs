@@ -187,7 +187,12 @@ pub fn spawn_app_with(settings: AppSettings) -> TestApp {
         postgres,
         api_token: settings.api_token,
         admin_token: settings.admin_token,
-        client: Client::new(),
+        // Idle connections are let go before the server's keep-alive (5 s) closes them, so a
+        // request after a long pause never lands on a connection being closed (a reset).
+        client: Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("a client"),
         _dir: dir,
     }
 }
