@@ -11,6 +11,7 @@
 mod across;
 mod db;
 mod failures;
+mod kill;
 mod migrations;
 mod nodes;
 mod writer;
@@ -26,6 +27,7 @@ const MODULES: &[(&str, &[Test])] = &[
     ("writer", writer::TESTS),
     ("across", across::TESTS),
     ("failures", failures::TESTS),
+    ("kill", kill::TESTS),
 ];
 
 fn main() {
