@@ -6,7 +6,7 @@ use super::CliResult;
 use crate::config::{Config, ServeArgs};
 use crate::integration::{IntegrationOptions, NewIntegration};
 use crate::startup::Application;
-use crate::store::{Database, DbLocation, ServerLock};
+use crate::store::{Database, DbLocation, ServerLock, StoreError};
 
 pub(super) fn run(args: ServeArgs, db: DbLocation) -> CliResult {
     let config = Config::new(args, db).map_err(|error| error.to_string())?;
@@ -40,7 +40,9 @@ pub(super) fn run(args: ServeArgs, db: DbLocation) -> CliResult {
     })
 }
 
-/// SPEC §7: a database without integrations gets `default` (pagertree, token auth).
+/// SPEC §7: a database without integrations gets `default` (pagertree, token auth). Nodes
+/// started together on an empty PostgreSQL database may all find it empty: one adds `default`,
+/// the others find it taken and carry on without printing a token they do not have.
 fn create_default_integration(config: &Config) -> Result<Option<NewIntegration>, String> {
     let mut database = Database::open(&config.db).map_err(|error| error.to_string())?;
     if !database
@@ -55,10 +57,11 @@ fn create_default_integration(config: &Config) -> Result<Option<NewIntegration>,
         ..IntegrationOptions::default()
     };
     let new = options.validate().map_err(|error| error.to_string())?;
-    database
-        .add_integration(&new)
-        .map_err(|error| error.to_string())?;
-    Ok(Some(new))
+    match database.add_integration(&new) {
+        Ok(_) => Ok(Some(new)),
+        Err(StoreError::IntegrationExists(_)) => Ok(None),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// The one ready-to-paste line that creates an alert, shown once with the generated token.

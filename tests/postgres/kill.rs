@@ -4,66 +4,26 @@
 //! nodes never stop answering.
 
 use std::collections::HashMap;
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::db::TestDb;
-use crate::nodes::{add_integration, INTEGRATION};
+use crate::nodes::{add_integration, Node, INTEGRATION};
 
-pub const TESTS: &[crate::Test] = &[(
-    "every_202_of_three_nodes_survives_one_killed",
-    kill_one_of_three,
-)];
-
-/// `alertgate serve` as a process of its own, on `url`; killed when dropped.
-struct Node {
-    child: Child,
-    address: String,
-}
-
-impl Node {
-    fn start(url: &str) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_alertgate"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .env("ALERTGATE_DB", url)
-            .env_remove("ALERTGATE_API_TOKEN")
-            .env_remove("ALERTGATE_ADMIN_TOKEN")
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let address = loop {
-            let line = lines.recv_timeout(Duration::from_secs(30)).unwrap();
-            if let Some(rest) = line.strip_prefix("alertgate listening on ") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || while lines.recv().is_ok() {});
-        Node { child, address }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub const TESTS: &[crate::Test] = &[
+    (
+        "every_202_of_three_nodes_survives_one_killed",
+        kill_one_of_three,
+    ),
+    (
+        "three_nodes_started_together_make_one_default",
+        three_first_runs,
+    ),
+];
 
 /// One request a sender made: the node, and the answer if one came.
 struct Sent {
@@ -182,4 +142,47 @@ fn send_until(node: usize, address: &str, stop: &AtomicBool) -> Vec<Sent> {
         }
     }
     sent
+}
+
+/// Three nodes started at once on an empty database: one schema, one first-run `default`, its
+/// token printed by exactly one of them, and all three serving.
+pub fn three_first_runs() {
+    let db = TestDb::fresh();
+    let url = db.url_text().to_string();
+    let nodes: Vec<Node> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..3).map(|_| scope.spawn(|| Node::start(&url))).collect();
+        starting
+            .into_iter()
+            .map(|node| node.join().unwrap())
+            .collect()
+    });
+    let client = reqwest::blocking::Client::new();
+    for node in &nodes {
+        let health = client
+            .get(format!("{}/healthz", node.address))
+            .send()
+            .unwrap();
+        assert_eq!(health.status(), 200);
+    }
+    let printed = nodes
+        .iter()
+        .filter(|node| {
+            std::iter::from_fn(|| node.printed.recv_timeout(Duration::from_millis(500)).ok())
+                .any(|line| line.starts_with("Created integration `default`"))
+        })
+        .count();
+    assert_eq!(printed, 1, "one node made `default` and said so");
+    let mut client = db.client();
+    let integrations: i64 = client
+        .query_one(
+            "SELECT count(*) FROM integrations WHERE name = 'default'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let versions: i64 = client
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!((integrations, versions), (1, 1));
 }

@@ -1,8 +1,11 @@
 //! alertgate servers in this process, any number of them on one test database: what several
 //! nodes behind a load balancer are, without the load balancer.
 
+use std::io::BufRead;
 use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use alertgate::config::Config;
 use alertgate::integration::IntegrationOptions;
@@ -50,4 +53,53 @@ pub fn start_node_at(url: &str, extra: &[&str]) -> String {
         });
     });
     format!("http://127.0.0.1:{}", port.recv().unwrap())
+}
+
+/// `alertgate serve` as a process of its own, on `url`; killed when dropped.
+pub struct Node {
+    child: Child,
+    pub address: String,
+    /// What it printed after it said where it listens.
+    pub printed: mpsc::Receiver<String>,
+}
+
+impl Node {
+    pub fn start(url: &str) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_alertgate"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .env("ALERTGATE_DB", url)
+            .env_remove("ALERTGATE_API_TOKEN")
+            .env_remove("ALERTGATE_ADMIN_TOKEN")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let address = loop {
+            let line = lines.recv_timeout(Duration::from_secs(30)).unwrap();
+            if let Some(rest) = line.strip_prefix("alertgate listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        Node {
+            child,
+            address,
+            printed: lines,
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

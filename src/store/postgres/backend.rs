@@ -20,8 +20,6 @@ use crate::time::Clock;
 use deadpool_postgres::{GenericClient, Pool};
 use tokio::runtime::Handle;
 
-/// How long a group is tried again after deadlocks or serialization failures.
-const RETRY_FOR: Duration = Duration::from_secs(5);
 /// The longest upkeep waits for the server: the next group waits behind it.
 const UPKEEP_BUDGET: Duration = Duration::from_secs(1);
 /// How often upkeep asks the server how large the database is.
@@ -165,7 +163,8 @@ impl Backend for PgBackend {
                     }
                     return Ok(done);
                 }
-                Err(Failed::Retry(error)) if started.elapsed() < RETRY_FOR => {
+                // Tried again for as long as one attempt may take: within the request timeout.
+                Err(Failed::Retry(error)) if started.elapsed() < self.budget => {
                     log::debug!("a group met another transaction ({error}); trying it again");
                     let jitter = rand::random::<u64>() % 45 + 5;
                     std::thread::sleep(Duration::from_millis(jitter));
