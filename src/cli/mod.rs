@@ -1,10 +1,11 @@
 //! The command line (SPEC §5, §6, §7): `serve` (the default), `integration …`, `sign`, `alerts`,
-//! `alert` and `backup`, one module per family. Every subcommand works on the database file
+//! `alert`, `backup` and `migrate`, one module per family. Every subcommand works on the database file
 //! given by `--db` / `ALERTGATE_DB`.
 
 mod alerts;
 mod backup;
 mod integration;
+mod migrate;
 mod serve;
 mod sign;
 
@@ -53,6 +54,8 @@ pub enum Command {
     Alert(alerts::AlertArgs),
     /// Copy the database, as of one moment, to a new file; safe while the server runs.
     Backup(backup::BackupArgs),
+    /// Copy the SQLite database into an empty PostgreSQL one (--to postgres://…).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Runs the parsed command line; the exit code says whether it worked.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Alerts(args)) => alerts::list(args, &cli.db),
         Some(Command::Alert(args)) => alerts::show(&args, &cli.db),
         Some(Command::Backup(args)) => backup::run(&args, &cli.db),
+        Some(Command::Migrate(args)) => migrate::run(&args, &cli.db),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,11 +6,12 @@
 //! answers every job only after the commit; it knows no SQL, so a PostgreSQL store can reuse it.
 //! `sqlite` is the SQLite store: the backend the writer drives, the read-only connections, the
 //! migrations and the upkeep. `--db` is read into a `DbLocation`; the CLI and start-up use a
-//! direct connection to it (`Database`).
+//! direct connection to it (`Database`). `migrate` copies a SQLite database into PostgreSQL.
 
 mod counters;
 mod database;
 mod location;
+pub mod migrate;
 mod postgres;
 mod records;
 mod sqlite;

@@ -12,6 +12,7 @@ mod across;
 mod db;
 mod failures;
 mod kill;
+mod migrate;
 mod migrations;
 mod nodes;
 mod writer;
@@ -28,6 +29,7 @@ const MODULES: &[(&str, &[Test])] = &[
     ("across", across::TESTS),
     ("failures", failures::TESTS),
     ("kill", kill::TESTS),
+    ("migrate", migrate::TESTS),
 ];
 
 fn main() {

@@ -16,7 +16,7 @@
 //!
 //! Reading: one module of SQL per family (`integrations`, `alerts`, `listing`, `deliveries`,
 //! `stats`, `counters`), rows read into domain types by `rows`. `store` is the server's store;
-//! `database` the direct connection the CLI and start-up use.
+//! `database` the direct connection the CLI and start-up use; `import` the target of `migrate`.
 
 mod alerts;
 mod backend;
@@ -28,6 +28,7 @@ mod doubt;
 mod errors;
 mod flush;
 mod follow;
+mod import;
 mod integrations;
 mod listen;
 mod listing;
@@ -40,5 +41,6 @@ mod url;
 
 pub use connect::PgSettings;
 pub use database::PgDatabase;
+pub(super) use import::PgImport;
 pub use store::PgStore;
 pub use url::{PgUrl, SslMode};

@@ -11,6 +11,7 @@ mod checkpointer;
 mod counters;
 mod database;
 mod deliveries;
+mod export;
 mod integrations;
 mod listing;
 mod lock;
@@ -41,6 +42,7 @@ use crate::lifecycle::Alert;
 use crate::time::Clock;
 
 pub use database::SqliteDatabase;
+pub(super) use export::SqliteExport;
 pub use lock::ServerLock;
 use readers::Readers;
 
