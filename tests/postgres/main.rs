@@ -15,6 +15,7 @@ mod kill;
 mod migrate;
 mod migrations;
 mod nodes;
+mod upkeep;
 mod writer;
 
 use libtest_mimic::{Arguments, Completion, Trial};
@@ -30,6 +31,7 @@ const MODULES: &[(&str, &[Test])] = &[
     ("failures", failures::TESTS),
     ("kill", kill::TESTS),
     ("migrate", migrate::TESTS),
+    ("upkeep", upkeep::TESTS),
 ];
 
 fn main() {

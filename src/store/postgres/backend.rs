@@ -13,17 +13,20 @@ use std::time::{Duration, Instant};
 use super::doubt::{self, Committed};
 use super::errors::{self, Class};
 use super::segment::Segment;
+use super::upkeep::{self, Pruner, SizeLimit};
 use super::{flush, integrations};
 use crate::store::writer::{AfterCommit, Backend, Done, GroupError, Isolation, Work};
-use crate::store::{StoreError, WriterObserver};
+use crate::store::{StoreError, UnrecordedRejections, WriterObserver, WriterSettings};
 use crate::time::Clock;
 use deadpool_postgres::{GenericClient, Pool};
 use tokio::runtime::Handle;
 
 /// The longest upkeep waits for the server: the next group waits behind it.
 const UPKEEP_BUDGET: Duration = Duration::from_secs(1);
-/// How often upkeep asks the server how large the database is.
+/// How often upkeep asks the server how large the database is; while it is over
+/// `--max-db-mb`, every `SIZE_EVERY_WHILE_OVER`, so that writes resume soon after space returns.
 const SIZE_EVERY: Duration = Duration::from_secs(10);
+const SIZE_EVERY_WHILE_OVER: Duration = Duration::from_secs(1);
 
 pub(super) struct PgBackend {
     runtime: Handle,
@@ -36,6 +39,9 @@ pub(super) struct PgBackend {
     budget: Duration,
     /// When upkeep last asked for the database's size.
     sized: Option<Instant>,
+    /// `--max-db-mb`, shared with the store's health check.
+    space: Arc<SizeLimit>,
+    pruner: Pruner,
 }
 
 impl PgBackend {
@@ -45,7 +51,10 @@ impl PgBackend {
         clock: Clock,
         observer: Arc<dyn WriterObserver>,
         statement_timeout: Duration,
+        settings: &WriterSettings,
+        space: Arc<SizeLimit>,
     ) -> PgBackend {
+        let pruner = Pruner::new(clock(), settings.keep_deliveries, settings.kept_rejections);
         PgBackend {
             runtime,
             connection,
@@ -53,6 +62,8 @@ impl PgBackend {
             observer,
             budget: statement_timeout,
             sized: None,
+            space,
+            pruner,
         }
     }
 
@@ -84,22 +95,22 @@ impl PgBackend {
         }
     }
 
-    /// The database's size, for `/metrics`: asked at the first upkeep and every `SIZE_EVERY`.
+    /// The database's size, for `/metrics` and `--max-db-mb`: asked at the first group or
+    /// upkeep and every `SIZE_EVERY`.
     fn report_size(&mut self) {
-        if self.sized.is_some_and(|sized| sized.elapsed() < SIZE_EVERY) {
+        let every = if self.space.is_over() {
+            SIZE_EVERY_WHILE_OVER
+        } else {
+            SIZE_EVERY
+        };
+        if self.sized.is_some_and(|sized| sized.elapsed() < every) {
             return;
         }
         self.sized = Some(Instant::now());
         let budget = UPKEEP_BUDGET;
         let size = self.runtime.block_on(async {
             let client = self.connection.get().await?;
-            let ask = async {
-                let statement = client
-                    .prepare_cached("SELECT pg_database_size(current_database())")
-                    .await?;
-                Ok::<i64, StoreError>(client.query_one(&statement, &[]).await?.try_get(0)?)
-            };
-            let asked = tokio::time::timeout(budget, ask).await;
+            let asked = tokio::time::timeout(budget, upkeep::database_size(&client)).await;
             asked.unwrap_or_else(|_| {
                 // Mid-statement, the connection is of no use to the next group.
                 drop(deadpool_postgres::Object::take(client));
@@ -107,9 +118,10 @@ impl PgBackend {
             })
         });
         match size {
-            Ok(bytes) => self
-                .observer
-                .database_size(u64::try_from(bytes).unwrap_or(0)),
+            Ok(bytes) => {
+                self.observer.database_size(bytes);
+                self.space.measured(bytes);
+            }
             Err(error) => log::debug!("cannot read the database's size: {error}"),
         }
     }
@@ -132,10 +144,11 @@ struct Attempted {
     published: Published,
 }
 
-impl Backend for PgBackend {
-    fn apply_group(
+impl PgBackend {
+    /// Applies `work` in one transaction, trying it again after deadlocks for a while.
+    fn apply(
         &mut self,
-        work: &[Work],
+        work: &[&Work],
         isolation: Isolation,
         after: &mut AfterCommit,
     ) -> Result<Vec<Done>, GroupError> {
@@ -179,8 +192,81 @@ impl Backend for PgBackend {
         }
     }
 
+    /// A group while the database is over `--max-db-mb`: ingest and manual actions are refused
+    /// `Full` and apply nothing; a rejected delivery is counted in its tally instead of
+    /// recorded; integration changes and tallies, which an operator and `deliveries_24h` need
+    /// and which take next to no space, are applied.
+    fn apply_while_over(
+        &mut self,
+        work: &[Work],
+        isolation: Isolation,
+        after: &mut AfterCommit,
+    ) -> Result<Vec<Done>, GroupError> {
+        let counted: Vec<Work> = work
+            .iter()
+            .filter_map(|item| match item {
+                Work::Rejected(delivery) => Some(Work::Unrecorded(vec![UnrecordedRejections {
+                    integration: delivery.integration.clone(),
+                    count: 1,
+                    last_at: delivery.at,
+                }])),
+                _ => None,
+            })
+            .collect();
+        let written: Vec<&Work> = work
+            .iter()
+            .filter(|item| matches!(item, Work::Integration(_) | Work::Unrecorded(_)))
+            .chain(&counted)
+            .collect();
+        let mut applied = if written.is_empty() {
+            Vec::new()
+        } else {
+            self.apply(&written, isolation, after)?
+        }
+        .into_iter();
+        Ok(work
+            .iter()
+            .map(|item| match item {
+                Work::Ingest(_) => Done::Ingest(Err(StoreError::Full)),
+                Work::Manual(_) => Done::Manual(Err(StoreError::Full)),
+                Work::Rejected(_) => Done::Nothing,
+                Work::Integration(_) | Work::Unrecorded(_) => {
+                    applied.next().unwrap_or(Done::Nothing)
+                }
+            })
+            .collect())
+    }
+}
+
+impl Backend for PgBackend {
+    fn apply_group(
+        &mut self,
+        work: &[Work],
+        isolation: Isolation,
+        after: &mut AfterCommit,
+    ) -> Result<Vec<Done>, GroupError> {
+        if self.sized.is_none() {
+            self.report_size();
+        }
+        if self.space.is_over() {
+            return self.apply_while_over(work, isolation, after);
+        }
+        let work: Vec<&Work> = work.iter().collect();
+        self.apply(&work, isolation, after)
+    }
+
     fn upkeep(&mut self) {
         self.report_size();
+        let now = (self.clock)();
+        // Each batch is short and bounded by the statement timeout; a server gone silent must
+        // not hold the next group for longer than that either.
+        let pruned = self.runtime.block_on(tokio::time::timeout(
+            self.budget,
+            self.pruner.run_if_due(&self.connection, now),
+        ));
+        if pruned.is_err() {
+            log::debug!("pruning waited for the database longer than the statement timeout");
+        }
     }
 }
 
@@ -198,7 +284,7 @@ type Published = Vec<(
 async fn attempt(
     pool: &Pool,
     clock: &Clock,
-    work: &[Work],
+    work: &[&Work],
     isolation: Isolation,
     budget: Duration,
 ) -> Result<Attempted, Failed> {
@@ -233,7 +319,7 @@ async fn attempt(
 async fn transact(
     client: &mut deadpool_postgres::Object,
     clock: &Clock,
-    work: &[Work],
+    work: &[&Work],
     isolation: Isolation,
     committing: &mut Option<Attempted>,
 ) -> Result<Attempted, Failed> {
@@ -400,9 +486,9 @@ async fn apply_run(
 
 /// The runs of a group: with requests kept together, each stretch between integration changes
 /// and each change on its own; kept apart, every item on its own.
-fn runs(work: &[Work], isolation: Isolation) -> Vec<Vec<&Work>> {
+fn runs<'a>(work: &[&'a Work], isolation: Isolation) -> Vec<Vec<&'a Work>> {
     let mut runs: Vec<Vec<&Work>> = Vec::new();
-    for item in work {
+    for &item in work {
         let alone = isolation == Isolation::Apart || matches!(item, Work::Integration(_));
         match runs.last_mut() {
             Some(run) if !alone && !matches!(run.first(), Some(Work::Integration(_))) => {

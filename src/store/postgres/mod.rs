@@ -37,6 +37,7 @@ mod schema;
 mod segment;
 mod stats;
 mod store;
+mod upkeep;
 mod url;
 
 pub use connect::PgSettings;

@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::backend::PgBackend;
 use super::connect::{self, PgRuntime, PgSettings};
 use super::follow::{Follower, FollowerSink, IntegrationsWake};
+use super::upkeep::{self, SizeLimit};
 use super::url::PgUrl;
 use super::{alerts, deliveries, integrations, listen, listing, schema, stats};
 use crate::integration::Integration;
@@ -35,6 +36,8 @@ pub struct PgStore {
     readers: Pool,
     /// Rung when another node (or the CLI) changes integrations.
     integrations_wake: IntegrationsWake,
+    /// `--max-db-mb`, which the writer's upkeep measures.
+    space: Arc<SizeLimit>,
     /// Last, so that it outlives every connection whose IO it runs.
     runtime: PgRuntime,
 }
@@ -65,12 +68,15 @@ impl PgStore {
                 ..*pg
             },
         )?;
+        let space = Arc::new(SizeLimit::new(settings.max_db_bytes));
         let backend = PgBackend::new(
             runtime.handle(),
             writer_connection,
             clock,
             observer.clone(),
             pg.statement_timeout,
+            &settings,
+            space.clone(),
         );
         // The live stream: the follower orders this node's groups with the other nodes' (which
         // the listener hears of) and is the only one to publish.
@@ -96,6 +102,7 @@ impl PgStore {
             live,
             readers,
             integrations_wake,
+            space,
             runtime,
         })
     }
@@ -235,7 +242,12 @@ impl Store for PgStore {
                 "the server is a standby and takes no writes".into(),
             ));
         }
-        if self.writer.is_full() {
+        // While over, the size is asked again here, so writes resume as soon as space returns.
+        if self.space.is_over() {
+            self.space
+                .measured(self.read(async |client| upkeep::database_size(client).await)?);
+        }
+        if self.space.says_full(self.writer.is_full()) {
             return Err(StoreError::Full);
         }
         Ok(())
