@@ -2,6 +2,9 @@
 //! what has expired as SQLite's pruner does (so both stop growing at the same point), and
 //! `--max-db-mb`.
 //!
+//! Each batch deletes by `ctid`: the rows its subquery locked, found by a TID scan (a join on
+//! the key hashed the whole table: 86 ms instead of 4 for 1,000 tallies out of 100,000).
+//!
 //! Several nodes share the database: each batch takes `PRUNE_LOCK` with
 //! `pg_try_advisory_xact_lock`, so one node prunes at a time and the others skip their turn.
 //! Every batch is also correct without it: rows are claimed `FOR UPDATE SKIP LOCKED`, and the
@@ -136,10 +139,8 @@ impl Pruner {
 async fn expired_keys(client: &impl GenericClient, now: DateTime<Utc>) -> Result<i64, StoreError> {
     let statement = client
         .prepare_cached(
-            "WITH doomed AS (SELECT integration, key FROM idempotency_keys WHERE created_at <= $1 \
-               LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             DELETE FROM idempotency_keys k USING doomed \
-             WHERE k.integration = doomed.integration AND k.key = doomed.key",
+            "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid \
+             FROM idempotency_keys WHERE created_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))",
         )
         .await?;
     let deleted = client
@@ -155,9 +156,8 @@ async fn old_deliveries(
 ) -> Result<i64, StoreError> {
     let statement = client
         .prepare_cached(
-            "WITH doomed AS (SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT $2 \
-               FOR UPDATE SKIP LOCKED) \
-             DELETE FROM deliveries d USING doomed WHERE d.id = doomed.id",
+            "DELETE FROM deliveries WHERE ctid = ANY(ARRAY(SELECT ctid FROM deliveries \
+             WHERE id < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED))",
         )
         .await?;
     let deleted = client
@@ -182,14 +182,16 @@ async fn beyond_kept(client: &impl GenericClient, kept: u32) -> Result<i64, Stor
         )
         .await?;
     // Rows no newer than $2 are beyond the kept ones whatever comes in meanwhile: new rows
-    // only push more of them out. Tallies are upserted in key order, as the writer's are.
+    // only push more of them out. Tallies are upserted in key order, as the writer's are. The
+    // row comparison keeps the planner on `rejected_deliveries`: with `id <= $2` it walks the
+    // primary key from the oldest row, over every other integration's (measured: 55-107 ms
+    // instead of 17-37 for a batch).
     let fold = client
         .prepare_cached(
-            "WITH doomed AS (SELECT id FROM deliveries WHERE integration = $1 \
-               AND status NOT BETWEEN 200 AND 299 AND id <= $2 ORDER BY id LIMIT $3 \
-               FOR UPDATE SKIP LOCKED), \
-             gone AS (DELETE FROM deliveries d USING doomed WHERE d.id = doomed.id \
-               RETURNING d.at), \
+            "WITH gone AS (DELETE FROM deliveries WHERE ctid = ANY(ARRAY(SELECT ctid \
+               FROM deliveries WHERE integration = $1 AND status NOT BETWEEN 200 AND 299 \
+               AND (integration, id) <= ($1, $2) ORDER BY integration, id LIMIT $3 \
+               FOR UPDATE SKIP LOCKED)) RETURNING at), \
              folded AS (INSERT INTO rejection_tallies AS r (integration, minute, count, last_at) \
                SELECT $1, date_trunc('minute', at, 'UTC'), count(*), max(at) FROM gone \
                GROUP BY 2 ORDER BY 2 \
@@ -233,10 +235,8 @@ async fn old_tallies(
         .unwrap_or(before);
     let statement = client
         .prepare_cached(
-            "WITH doomed AS (SELECT integration, minute FROM rejection_tallies WHERE minute < $1 \
-               LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             DELETE FROM rejection_tallies t USING doomed \
-             WHERE t.integration = doomed.integration AND t.minute = doomed.minute",
+            "DELETE FROM rejection_tallies WHERE ctid = ANY(ARRAY(SELECT ctid \
+             FROM rejection_tallies WHERE minute < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))",
         )
         .await?;
     let deleted = client.execute(&statement, &[&minute, &PRUNE_BATCH]).await?;
