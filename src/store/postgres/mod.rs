@@ -6,7 +6,7 @@
 //! `errors` turns the server's failures into the store's, so that a database that cannot be
 //! reached is answered `503`, not `500`.
 //!
-//! Writing: `backend` is what the group committer drives; each run of a group claims and locks
+//! Writing: `backend` is what the group committer drives, `attempt` one try at a group; each run of a group claims and locks
 //! what it touches in one global order and is applied in memory (`segment`), then written in
 //! one statement per table with its seqs taken in commit order (`flush`); a COMMIT whose answer
 //! was lost is asked about (`doubt`).
@@ -19,6 +19,7 @@
 //! `database` the direct connection the CLI and start-up use; `import` the target of `migrate`.
 
 mod alerts;
+mod attempt;
 mod backend;
 mod connect;
 mod counters;
