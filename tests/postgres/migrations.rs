@@ -176,7 +176,7 @@ fn sessions_commit_synchronously_whatever_the_database_says() {
         ("TimeZone", "UTC"),
         ("statement_timeout", "2500ms"),
         ("lock_timeout", "2500ms"),
-        ("idle_in_transaction_session_timeout", "1min"),
+        ("idle_in_transaction_session_timeout", "2500ms"),
         ("application_name", "alertgate"),
     ] {
         assert_eq!(opened.session_setting(name).unwrap(), expected, "{name}");

@@ -85,8 +85,14 @@ async fn transact(
     committing: &mut Option<Attempted>,
 ) -> Result<Attempted, Failed> {
     let transaction = client.transaction().await.map_err(transaction_failed)?;
+    // The transaction's id, for a COMMIT whose answer is lost; and synchronous_commit said
+    // again for this transaction, in case something between (a pooler dropping startup
+    // options) lost the session's setting: a 202 waits for the commit to be durable.
     let xid: String = transaction
-        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .query_one(
+            "SELECT pg_current_xact_id()::text, set_config('synchronous_commit', 'on', true)",
+            &[],
+        )
         .await
         .map_err(transaction_failed)?
         .get(0);

@@ -19,6 +19,8 @@ use crate::time::Clock;
 use deadpool_postgres::Pool;
 use tokio::runtime::Handle;
 
+/// An attempt with less time than this left is not started: it could not finish.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 /// The longest upkeep waits for the server: the next group waits behind it.
 const UPKEEP_BUDGET: Duration = Duration::from_secs(1);
 /// How often upkeep asks the server how large the database is; while it is over
@@ -107,7 +109,9 @@ impl PgBackend {
         self.sized = Some(Instant::now());
         let budget = UPKEEP_BUDGET;
         let size = self.runtime.block_on(async {
-            let client = self.connection.get().await?;
+            let client = tokio::time::timeout(budget, self.connection.get())
+                .await
+                .map_err(|_| StoreError::Unavailable("no connection in time".into()))??;
             let asked = tokio::time::timeout(budget, upkeep::database_size(&client)).await;
             asked.unwrap_or_else(|_| {
                 // Mid-statement, the connection is of no use to the next group.
@@ -133,14 +137,19 @@ impl PgBackend {
         isolation: Isolation,
         after: &mut AfterCommit,
     ) -> Result<Vec<Done>, GroupError> {
-        let started = Instant::now();
+        // One budget for the group, its retries included: the senders wait within it.
+        let deadline = Instant::now() + self.budget;
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < MIN_ATTEMPT {
+                return Err(GroupError::Transaction(StoreError::Busy));
+            }
             let attempt = self.runtime.block_on(attempt(
                 &self.connection,
                 &self.clock,
                 work,
                 isolation,
-                self.budget,
+                left,
             ));
             let attempt = match attempt {
                 Err(Failed::InDoubt(attempted)) => self.resolve(attempted),
@@ -157,8 +166,8 @@ impl PgBackend {
                     }
                     return Ok(done);
                 }
-                // Tried again for as long as one attempt may take: within the request timeout.
-                Err(Failed::Retry(error)) if started.elapsed() < self.budget => {
+                // Tried again while the group's budget lasts: within the request timeout.
+                Err(Failed::Retry(error)) if Instant::now() < deadline => {
                     log::debug!("a group met another transaction ({error}); trying it again");
                     let jitter = rand::random::<u64>() % 45 + 5;
                     std::thread::sleep(Duration::from_millis(jitter));

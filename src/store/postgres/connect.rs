@@ -106,7 +106,8 @@ pub fn session_config(url: &PgUrl, settings: &PgSettings) -> tokio_postgres::Con
     let statement_ms = settings.statement_timeout.as_millis();
     let ours = format!(
         "-c synchronous_commit=on -c TimeZone=UTC -c statement_timeout={statement_ms} \
-         -c lock_timeout={statement_ms} -c idle_in_transaction_session_timeout=60000"
+         -c lock_timeout={statement_ms} -c idle_in_transaction_session_timeout={statement_ms} \
+         -c client_min_messages=warning"
     );
     // The URL's own options first, so that ours, later on the line, win.
     let options = match config.get_options() {
@@ -399,7 +400,7 @@ mod tests {
             Some(
                 "-c search_path=alerts -c synchronous_commit=on -c TimeZone=UTC \
                  -c statement_timeout=1500 -c lock_timeout=1500 \
-                 -c idle_in_transaction_session_timeout=60000"
+                 -c idle_in_transaction_session_timeout=1500 -c client_min_messages=warning"
             )
         );
         assert_eq!(config.get_application_name(), Some("pager"));

@@ -74,11 +74,18 @@ impl From<PoolError> for StoreError {
     }
 }
 
-/// SQLSTATEs of a server that is not there for now: class 08 (connection exceptions), an
-/// administrator's or a crash's shutdown, a server still starting (57P01–57P03), and a standby
-/// refusing a write (25006: what the old primary's address answers after a failover).
+/// SQLSTATEs of a server that cannot serve now: class 08 (connection exceptions), an
+/// administrator's or a crash's shutdown, a server still starting (57P01–57P03), a standby
+/// refusing a write (25006: what the old primary's address answers after a failover), a
+/// statement or lock wait past `--db-statement-timeout` (57014, 55P03), and a server out of
+/// resources (class 53: too many connections, out of memory; a full disk, 53100, is `Full`).
 fn is_unavailable(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+    code.starts_with("08")
+        || code.starts_with("53") && code != "53100"
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "25006" | "57014" | "55P03"
+        )
 }
 
 /// Whether a failure without a SQLSTATE is the network's: refused, reset, timed out. Not a
@@ -103,11 +110,12 @@ mod tests {
     #[test]
     fn connection_classes_are_unavailable_and_others_are_not() {
         for code in [
-            "08000", "08001", "08006", "57P01", "57P02", "57P03", "25006",
+            "08000", "08001", "08006", "57P01", "57P02", "57P03", "25006", "57014", "55P03",
+            "53300", "53200",
         ] {
             assert!(is_unavailable(code), "{code}");
         }
-        for code in ["57014", "28P01", "40001", "53100", "3D000"] {
+        for code in ["28P01", "40001", "53100", "3D000", "23505"] {
             assert!(!is_unavailable(code), "{code}");
         }
     }

@@ -9,6 +9,7 @@
 //! has grown, and it reads the rest from the log (alerts as they are now, as a replay gives).
 //! With no subscriber it only moves its mark: a subscriber that joins later reads the log first.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,6 +60,8 @@ impl Follower {
         heard: mpsc::UnboundedReceiver<Heard>,
     ) {
         let mut through = self.start().await;
+        // This node's groups waiting for seqs before theirs that could not be read yet.
+        let mut held = VecDeque::new();
         let mut heard = Some(heard);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -66,7 +69,10 @@ impl Follower {
             tokio::select! {
                 biased;
                 group = local.recv() => match group {
-                    Some(events) => self.publish_local(events, &mut through).await,
+                    Some(events) => {
+                        held.push_back(events);
+                        self.release(&mut held, &mut through).await;
+                    }
                     None => return,
                 },
                 news = async { heard.as_mut()?.recv().await }, if heard.is_some() => {
@@ -74,19 +80,24 @@ impl Follower {
                         Some(Heard::Events(last)) => {
                             // Our own groups first, as their writer saw them.
                             while let Ok(events) = local.try_recv() {
-                                self.publish_local(events, &mut through).await;
+                                held.push_back(events);
                             }
+                            self.release(&mut held, &mut through).await;
                             self.catch_up(last, &mut through).await;
                         }
                         Some(Heard::Integrations) => self.ring_integrations(),
                         Some(Heard::Reconnected) => {
                             self.ring_integrations();
+                            self.release(&mut held, &mut through).await;
                             self.look(&mut through).await;
                         }
                         None => heard = None,
                     }
                 }
-                _ = tick.tick() => self.look(&mut through).await,
+                _ = tick.tick() => {
+                    self.release(&mut held, &mut through).await;
+                    self.look(&mut through).await;
+                }
             }
         }
     }
@@ -112,25 +123,28 @@ impl Follower {
         }
     }
 
-    async fn publish_local(&self, events: Vec<Arc<LiveEvent>>, through: &mut i64) {
-        let Some(first) = events.first().map(|event| event.event.seq) else {
-            return;
-        };
-        if first > *through + 1 {
-            self.catch_up(first - 1, through).await;
+    /// Publishes this node's groups in order, each once the seqs before it are published: a
+    /// gap (another node's group, committed earlier) is read from the log first. When the log
+    /// cannot be read now, the groups wait for the next try (a tick, a notification), so the
+    /// stream is late rather than missing an event.
+    async fn release(&self, held: &mut VecDeque<Vec<Arc<LiveEvent>>>, through: &mut i64) {
+        while let Some(first) = held
+            .front()
+            .map(|events| events.first().map_or(i64::MIN, |event| event.event.seq))
+        {
             if first > *through + 1 {
-                // The log could not be read: rather a late page than events out of order.
-                log::warn!(
-                    "the live stream skips seqs {}..{first}: the log did not answer",
-                    *through + 1
-                );
+                self.catch_up(first - 1, through).await;
+                if first > *through + 1 {
+                    return;
+                }
             }
-        }
-        for event in events {
-            if event.event.seq > *through {
-                *through = event.event.seq;
-                // No receivers left is fine: the event is in the log for anyone who reconnects.
-                let _ = self.live.send(event);
+            for event in held.pop_front().unwrap_or_default() {
+                if event.event.seq > *through {
+                    *through = event.event.seq;
+                    // No receivers left is fine: the event is in the log for anyone who
+                    // reconnects.
+                    let _ = self.live.send(event);
+                }
             }
         }
     }

@@ -34,6 +34,8 @@ pub struct PgStore {
     writer: Writer,
     live: broadcast::Sender<Arc<LiveEvent>>,
     readers: Pool,
+    /// How long a read may take (`--db-statement-timeout`).
+    statement_timeout: std::time::Duration,
     /// Rung when another node (or the CLI) changes integrations.
     integrations_wake: IntegrationsWake,
     /// `--max-db-mb`, which the writer's upkeep measures.
@@ -101,21 +103,20 @@ impl PgStore {
             )?,
             live,
             readers,
+            statement_timeout: pg.statement_timeout,
             integrations_wake,
             space,
             runtime,
         })
     }
 
-    /// Runs one read on a pooled connection.
+    /// Runs one read on a pooled connection, within the statement timeout.
     fn read<T>(
         &self,
-        read: impl AsyncFnOnce(&deadpool_postgres::Client) -> Result<T, StoreError>,
+        read: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.runtime.block_on(async {
-            let client = self.readers.get().await?;
-            read(&client).await
-        })
+        self.runtime
+            .block_on(bounded(&self.readers, self.statement_timeout, read))
     }
 }
 
@@ -196,8 +197,7 @@ impl Store for PgStore {
     }
 
     fn stats(&self, since: DateTime<Utc>) -> Result<Stats, StoreError> {
-        self.runtime.block_on(async {
-            let mut client = self.readers.get().await?;
+        self.read(async |client| {
             // One snapshot: the counts and the response times agree.
             let transaction = client
                 .build_transaction()
@@ -225,18 +225,14 @@ impl Store for PgStore {
         if !self.writer.is_running() {
             return Err(StoreError::Stopped);
         }
-        let primary: bool = self.runtime.block_on(async {
-            let ask = async {
-                let client = self.readers.get().await?;
-                let statement = client
-                    .prepare_cached("SELECT NOT pg_is_in_recovery()")
-                    .await?;
-                Ok::<_, StoreError>(client.query_one(&statement, &[]).await?.try_get(0)?)
-            };
-            tokio::time::timeout(PING_BUDGET, ask).await.map_err(|_| {
-                StoreError::Unavailable("the database did not answer within a second".into())
-            })?
-        })?;
+        let primary: bool =
+            self.runtime
+                .block_on(bounded(&self.readers, PING_BUDGET, async |client| {
+                    let statement = client
+                        .prepare_cached("SELECT NOT pg_is_in_recovery()")
+                        .await?;
+                    Ok(client.query_one(&statement, &[]).await?.try_get(0)?)
+                }))?;
         if !primary {
             return Err(StoreError::Unavailable(
                 "the server is a standby and takes no writes".into(),
@@ -260,4 +256,28 @@ impl Store for PgStore {
     fn shutdown(&self) {
         self.writer.shutdown();
     }
+}
+
+/// Runs `read` on a connection of `pool` within `budget`: a server that does not answer in
+/// time is a `503`, never a request held past the request timeout. A connection that did not
+/// answer is closed, not handed to the next read (which would wait behind it).
+async fn bounded<T>(
+    pool: &Pool,
+    budget: std::time::Duration,
+    read: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let late = || {
+        StoreError::Unavailable(format!(
+            "the database did not answer within {} ms",
+            budget.as_millis()
+        ))
+    };
+    let mut client = tokio::time::timeout(budget, pool.get())
+        .await
+        .map_err(|_| late())??;
+    let outcome = tokio::time::timeout(budget, read(&mut client)).await;
+    outcome.unwrap_or_else(|_| {
+        drop(deadpool_postgres::Object::take(client));
+        Err(late())
+    })
 }
