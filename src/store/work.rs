@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Secret;
 use crate::integration::{Integration, NewIntegration};
-use crate::lifecycle::{Alert, EventResult, Outcome, ParsedEvent};
-use crate::model::Action;
+use crate::lifecycle::{self, Alert, AlertBook, Event, EventResult, Fields, Outcome, ParsedEvent};
+use crate::model::{Action, Source};
 
 /// One accepted request's events, ready to apply.
 #[derive(Debug)]
@@ -79,6 +79,37 @@ pub struct ManualAction {
     pub action: Action,
     pub by: Option<String>,
     pub note: Option<String>,
+}
+
+impl ManualAction {
+    /// Runs the action through the lifecycle against `book` (either store's transaction), as
+    /// an event of source `api` at `at`: the one path a person's action takes.
+    pub(super) fn apply<B: AlertBook>(
+        &self,
+        at: DateTime<Utc>,
+        book: &mut B,
+    ) -> Result<ManualReply, B::Error> {
+        let Some(current) = book.current(&self.integration, &self.id)? else {
+            return Ok(ManualReply::UnknownAlert);
+        };
+        let event = Event {
+            integration: self.integration.clone(),
+            id: self.id.clone(),
+            action: self.action,
+            fields: Fields::default(),
+            occurred_at: None,
+            source: Source::Api,
+            at,
+            by: self.by.clone(),
+            note: self.note.clone(),
+        };
+        let transition = lifecycle::apply(Some(&current), &event);
+        book.record(&event, Some(&current), &transition)?;
+        Ok(ManualReply::Done {
+            alert: Box::new(transition.alert.unwrap_or(current)),
+            outcome: transition.outcome,
+        })
+    }
 }
 
 /// What a manual action did.

@@ -238,26 +238,7 @@ impl Segment {
             delivery: None,
             body: None,
         };
-        let Some(current) = book.current(&action.integration, &action.id)? else {
-            return Ok(crate::store::ManualReply::UnknownAlert);
-        };
-        let event = Event {
-            integration: action.integration.clone(),
-            id: action.id.clone(),
-            action: action.action,
-            fields: lifecycle::Fields::default(),
-            occurred_at: None,
-            source: crate::model::Source::Api,
-            at: now,
-            by: action.by.clone(),
-            note: action.note.clone(),
-        };
-        let transition = lifecycle::apply(Some(&current), &event);
-        book.record(&event, Some(&current), &transition)?;
-        Ok(crate::store::ManualReply::Done {
-            alert: Box::new(transition.alert.unwrap_or(current)),
-            outcome: transition.outcome,
-        })
+        action.apply(now, &mut book)
     }
 }
 

@@ -9,7 +9,6 @@ use super::alert_cache::AlertCache;
 use super::deliveries::{self, DeliveryRow};
 use super::{alerts, integrations};
 use crate::lifecycle::{self, Alert, AlertBook, Event, Transition};
-use crate::model::Source;
 use crate::store::counters::Tally;
 use crate::store::stored;
 use crate::store::writer::AfterCommit;
@@ -139,26 +138,7 @@ pub(super) fn manual(
         delivery: None,
         captured_body: None,
     };
-    let Some(current) = book.current(&action.integration, &action.id)? else {
-        return Ok(ManualReply::UnknownAlert);
-    };
-    let event = Event {
-        integration: action.integration.clone(),
-        id: action.id.clone(),
-        action: action.action,
-        fields: lifecycle::Fields::default(),
-        occurred_at: None,
-        source: Source::Api,
-        at: now,
-        by: action.by.clone(),
-        note: action.note.clone(),
-    };
-    let transition = lifecycle::apply(Some(&current), &event);
-    book.record(&event, Some(&current), &transition)?;
-    Ok(ManualReply::Done {
-        alert: Box::new(transition.alert.unwrap_or(current)),
-        outcome: transition.outcome,
-    })
+    action.apply(now, &mut book)
 }
 
 /// An admin change to integrations, with the same SQL the CLI uses.
