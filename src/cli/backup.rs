@@ -15,8 +15,8 @@ pub(super) fn run(args: &BackupArgs, location: &DbLocation) -> CliResult {
     let DbLocation::Sqlite(db) = location else {
         return Err(format!(
             "backup copies a SQLite file, and {location} is PostgreSQL: back it up with pg_dump \
-             (for example `pg_dump --format=custom --file alertgate.dump '{location}'`) or with \
-             your provider's backups"
+             (for example `pg_dump --format=custom --file alertgate.dump \"$ALERTGATE_DB\"` with \
+             the full URL in ALERTGATE_DB) or with your provider's backups"
         ));
     };
     if !db.exists() {

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod across;
+mod cli;
 mod db;
 mod failures;
 mod kill;
@@ -32,6 +33,7 @@ const MODULES: &[(&str, &[Test])] = &[
     ("kill", kill::TESTS),
     ("migrate", migrate::TESTS),
     ("upkeep", upkeep::TESTS),
+    ("cli", cli::TESTS),
 ];
 
 fn main() {

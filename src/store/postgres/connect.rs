@@ -144,8 +144,16 @@ pub fn tls(url: &PgUrl) -> Result<MakeRustlsConnect, StoreError> {
     let verifier: Arc<dyn ServerCertVerifier> = match url.ssl_mode() {
         SslMode::Disable | SslMode::Prefer | SslMode::Require => {
             if url.ssl_mode() != SslMode::Disable {
+                // `prefer` is libpq's default, chosen by not choosing: said once at info level,
+                // so the CLI's every command does not warn; `require` was asked for, and warns.
+                let level = if url.ssl_mode() == SslMode::Prefer {
+                    log::Level::Info
+                } else {
+                    log::Level::Warn
+                };
                 UNVERIFIED_SAID.call_once(|| {
-                    log::warn!(
+                    log::log!(
+                        level,
                         "the PostgreSQL server's certificate is not verified (sslmode={}); \
                          use sslmode=verify-full to be sure whom alertgate talks to",
                         if url.ssl_mode() == SslMode::Prefer {
