@@ -99,9 +99,9 @@ pub struct ServeArgs {
     /// besides.
     #[arg(long, env = "ALERTGATE_DB_POOL_SIZE", default_value_t = PgSettings::default().pool_size)]
     pub db_pool_size: usize,
-    /// PostgreSQL only: the longest a statement, or a wait for a lock, may take before the
-    /// server cancels it and the request is answered 503 (90s, 5m … or seconds; at most
-    /// --request-timeout).
+    /// PostgreSQL only: the longest a statement, a wait for a lock, or one group's transaction
+    /// may take before the request is answered 503 (90s, 5m … or seconds; at most half of
+    /// --request-timeout, since a request may wait for the group before its own).
     #[arg(long, env = "ALERTGATE_DB_STATEMENT_TIMEOUT", default_value = "5s",
           value_parser = crate::time::parse_duration)]
     pub db_statement_timeout: chrono::Duration,
@@ -223,9 +223,11 @@ impl Config {
                     .db_statement_timeout
                     .to_std()
                     .unwrap_or_default()
+                    // A request may wait for the group before its own, each within this:
+                    // together still within the request timeout.
                     .clamp(
                         std::time::Duration::from_millis(1),
-                        std::time::Duration::from_secs(args.request_timeout.max(1)),
+                        std::time::Duration::from_secs(args.request_timeout.max(1)) / 2,
                     ),
             },
             api_token: token("ALERTGATE_API_TOKEN"),
