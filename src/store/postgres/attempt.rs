@@ -99,7 +99,19 @@ async fn transact(
     let mut done = Vec::with_capacity(work.len());
     let mut published = Published::new();
     let mut last_seq = None;
-    for run in runs(work, isolation) {
+    let runs = runs(work, isolation);
+    if runs.len() > 1 {
+        // A later run would take its keys' and counters' locks while an earlier one holds the
+        // log's sequence row, against the one order every transaction follows, and could wait
+        // in a cycle with another node. Such groups (requests kept apart, an integration change
+        // among deliveries) are rare: they take the sequence row first, and with it the whole
+        // database's writes, one at a time.
+        transaction
+            .query_one("SELECT last FROM event_seq FOR UPDATE", &[])
+            .await
+            .map_err(transaction_failed)?;
+    }
+    for run in runs {
         let answers = run_kept(
             &transaction,
             &run,
