@@ -238,6 +238,10 @@ impl Metrics {
 
 /// The writer reports here what it queued, committed and changed.
 impl WriterObserver for Metrics {
+    fn alert_counts(&self, counts: &StateCounts) {
+        self.set_alert_counts(counts);
+    }
+
     fn database_size(&self, bytes: u64) {
         // A gauge is a float; a database would need 2^53 bytes to lose a byte of precision.
         #[allow(clippy::cast_precision_loss)]

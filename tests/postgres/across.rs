@@ -16,6 +16,10 @@ use crate::nodes::{add_integration, start_node, INTEGRATION};
 
 pub const TESTS: &[crate::Test] = &[
     (
+        "the_alerts_gauge_counts_every_nodes_alerts",
+        gauge_counts_every_node,
+    ),
+    (
         "an_event_on_one_node_reaches_a_stream_on_another",
         reaches_another,
     ),
@@ -232,4 +236,43 @@ fn integration_change() {
             }
         }
     }
+}
+
+/// The alerts gauge of `/metrics` on a node that took none of the alerts counts them all, once
+/// its upkeep (every 10 s while it works) has read the counters.
+fn gauge_counts_every_node() {
+    let db = TestDb::fresh();
+    add_integration(&db);
+    let (a, b) = (start_node(&db, &[]), start_node(&db, &[]));
+    let client = reqwest::blocking::Client::new();
+    for n in 0..3 {
+        assert_eq!(
+            post(&client, &a, &create(&format!("on-a-{n}"))).status(),
+            202
+        );
+    }
+    let open_on_b = || {
+        let text = client
+            .get(format!("{b}/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix("alertgate_alerts{state=\"open\"} "))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let started = Instant::now();
+    while open_on_b() < 4.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "B's gauge says {} open alerts",
+            open_on_b()
+        );
+        // B's own traffic drives its upkeep.
+        assert_eq!(post(&client, &b, &create("on-b")).status(), 202);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!((open_on_b() - 4.0).abs() < f64::EPSILON);
 }

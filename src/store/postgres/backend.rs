@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::{attempt, Attempted, Failed};
 use super::doubt::{self, Committed};
+use super::stats;
 use super::upkeep::{self, Pruner, SizeLimit};
 use crate::store::writer::{AfterCommit, Backend, Done, GroupError, Isolation, Work};
 use crate::store::{StoreError, UnrecordedRejections, WriterObserver, WriterSettings};
@@ -95,8 +96,8 @@ impl PgBackend {
         }
     }
 
-    /// The database's size, for `/metrics` and `--max-db-mb`: asked at the first group or
-    /// upkeep and every `SIZE_EVERY`.
+    /// The database's size, for `/metrics` and `--max-db-mb`, and the alerts by state, for the
+    /// gauge: asked at the first group or upkeep and every `SIZE_EVERY`.
     fn report_size(&mut self) {
         let every = if self.space.is_over() {
             SIZE_EVERY_WHILE_OVER
@@ -112,7 +113,11 @@ impl PgBackend {
             let client = tokio::time::timeout(budget, self.connection.get())
                 .await
                 .map_err(|_| StoreError::Unavailable("no connection in time".into()))??;
-            let asked = tokio::time::timeout(budget, upkeep::database_size(&client)).await;
+            let ask = async {
+                let size = upkeep::database_size(&client).await?;
+                Ok::<_, StoreError>((size, stats::alert_counts(&client).await?))
+            };
+            let asked = tokio::time::timeout(budget, ask).await;
             asked.unwrap_or_else(|_| {
                 // Mid-statement, the connection is of no use to the next group.
                 drop(deadpool_postgres::Object::take(client));
@@ -120,9 +125,12 @@ impl PgBackend {
             })
         });
         match size {
-            Ok(bytes) => {
+            Ok((bytes, counts)) => {
                 self.observer.database_size(bytes);
                 self.space.measured(bytes);
+                // Each node moves the alerts gauge by its own groups only: set it from the
+                // counters again, so it shows every node's alerts.
+                self.observer.alert_counts(&counts);
             }
             Err(error) => log::debug!("cannot read the database's size: {error}"),
         }

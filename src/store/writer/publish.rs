@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::lifecycle::{Event, Outcome, Transition};
 use crate::model::{Action, State};
-use crate::store::{AppliedEvent, LiveEvent};
+use crate::store::{AppliedEvent, LiveEvent, StateCounts};
 
 /// What the writer reports as it works. `/metrics` implements it; the store never imports the
 /// metrics, so what is counted is decided above the store.
@@ -27,6 +27,11 @@ pub trait WriterObserver: Send + Sync {
     /// from the file system instead).
     fn database_size(&self, bytes: u64) {
         let _ = bytes;
+    }
+    /// How many alerts are in each state, all told, as a store shared by several nodes
+    /// counts them now and then (each node's own moves miss the others').
+    fn alert_counts(&self, counts: &StateCounts) {
+        let _ = counts;
     }
 }
 
