@@ -27,6 +27,25 @@ pub(super) struct ResponseSums {
     pub to_resolve: i64,
 }
 
+impl ResponseSums {
+    /// Mean time to acknowledge, in seconds; `None` when no episode was acknowledged.
+    pub(super) fn mean_to_acknowledge(&self) -> Option<f64> {
+        mean_seconds(self.acknowledged, self.to_acknowledge)
+    }
+
+    /// Mean time to resolve, in seconds; `None` when no episode was resolved.
+    pub(super) fn mean_to_resolve(&self) -> Option<f64> {
+        mean_seconds(self.resolved, self.to_resolve)
+    }
+}
+
+/// The mean of `count` durations summing to `total` milliseconds, in seconds.
+fn mean_seconds(count: i64, total: i64) -> Option<f64> {
+    // Counts and sums of milliseconds stay far below 2^52: exact as f64.
+    #[allow(clippy::cast_precision_loss)]
+    (count > 0).then(|| total as f64 / count as f64 / 1000.0)
+}
+
 /// What the events of a group (or of one request, when requests are kept apart) add to the
 /// counters, not yet written.
 #[derive(Debug, Default)]

@@ -53,17 +53,12 @@ pub(super) fn stats(connection: &Connection, since: DateTime<Utc>) -> Result<Sta
             .add(state, count);
     }
     let sums = response_times(connection, since)?;
-    let mean = |count: i64, total: i64| {
-        // Counts and sums of milliseconds stay far below 2^52: exact as f64.
-        #[allow(clippy::cast_precision_loss)]
-        (count > 0).then(|| total as f64 / count as f64 / 1000.0)
-    };
     Ok(Stats {
         since,
         by_state,
         by_integration,
-        mtta_seconds: mean(sums.acknowledged, sums.to_acknowledge),
-        mttr_seconds: mean(sums.resolved, sums.to_resolve),
+        mtta_seconds: sums.mean_to_acknowledge(),
+        mttr_seconds: sums.mean_to_resolve(),
     })
 }
 
